@@ -1,0 +1,241 @@
+"""The command line: ``bglint check``, ``bglint rule CODE``, ``bglint rules``.
+
+Exit codes: 0 nothing found, 1 findings (or, with ``--diff``, changes to make), 2 bglint itself
+failed: bad usage or config, a file that could not be checked, an internal error.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
+
+import click
+
+from bglint import __version__, discovery
+from bglint.config import ConfigError, RawConfig, Settings, build_settings, find_config, load_file
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bglint.engine import Report
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_FAILED = 0, 1, 2
+
+
+def _codes(values: Sequence[str]) -> Optional[List[str]]:
+    """``--select BG1,BG201 --select BG3`` -> ["BG1", "BG201", "BG3"]; None when not given."""
+    if not values:
+        return None
+    return [c.strip() for v in values for c in v.split(",") if c.strip()]
+
+
+def load_settings(
+    paths: Sequence[str],
+    config: Optional[str],
+    select: Sequence[str] = (),
+    extend_select: Sequence[str] = (),
+    ignore: Sequence[str] = (),
+) -> Settings:
+    from bglint.rules import ALL_CODES, DEFAULT_CODES
+
+    if config:
+        raw = load_file(Path(config))
+    else:
+        found = find_config(Path(paths[0]) if paths else Path.cwd())
+        raw = load_file(found) if found else RawConfig()
+    return build_settings(
+        raw,
+        ALL_CODES,
+        DEFAULT_CODES,
+        cli_select=_codes(select),
+        cli_extend_select=_codes(extend_select) or (),
+        cli_ignore=_codes(ignore) or (),
+        root=Path.cwd(),
+    )
+
+
+def _fail(message: str) -> "click.exceptions.Exit":
+    click.echo(f"bglint: error: {message}", err=True)
+    return click.exceptions.Exit(EXIT_FAILED)
+
+
+class _Group(click.Group):
+    def main(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        # click's own usage errors exit 2 already; make sure nothing else leaks a traceback
+        try:
+            return super().main(*args, **kwargs)
+        except ConfigError as err:  # pragma: no cover - commands convert these themselves
+            click.echo(f"bglint: error: {err}", err=True)
+            sys.exit(EXIT_FAILED)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="bglint")
+def main() -> None:
+    """Find misuse of FastAPI/Starlette background tasks by reading code."""
+
+
+def _format_choice() -> click.Choice:
+    from bglint.reporters import names
+
+    return click.Choice(names())
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--select", multiple=True, metavar="CODES", help="Rule codes or prefixes to check (replaces the default; ALL for every rule).")
+@click.option("--extend-select", multiple=True, metavar="CODES", help="Rule codes or prefixes to check in addition.")
+@click.option("--ignore", multiple=True, metavar="CODES", help="Rule codes or prefixes not to check.")
+@click.option("--output-format", type=_format_choice(), default="full", show_default=True, help="How findings are printed.")
+@click.option("--output-file", type=click.Path(dir_okay=False, writable=True), help="Write the report to this file instead of stdout.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+@click.option("--statistics", is_flag=True, help="Print the number of findings per rule instead of the findings.")
+@click.option("--config", type=click.Path(dir_okay=False), help="Read [tool.bglint] from this file instead of searching for one.")
+@click.option("--fix", is_flag=True, help="Apply safe fixes.")
+@click.option("--unsafe-fixes", is_flag=True, help="With --fix or --diff, apply unsafe fixes too.")
+@click.option("--diff", is_flag=True, help="Print the fixes as a unified diff instead of writing them (exit 1 if there are any).")
+@click.option("--show-fixes", is_flag=True, help="List the fixes that were applied.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the cache.")
+@click.option("--jobs", "-j", type=click.IntRange(min=0), default=0, help="Processes to use (0: one per core).")
+def check(
+    paths: Tuple[str, ...],
+    select: Tuple[str, ...],
+    extend_select: Tuple[str, ...],
+    ignore: Tuple[str, ...],
+    output_format: str,
+    output_file: Optional[str],
+    exit_zero: bool,
+    statistics: bool,
+    config: Optional[str],
+    fix: bool,
+    unsafe_fixes: bool,
+    diff: bool,
+    show_fixes: bool,
+    no_cache: bool,
+    jobs: int,
+) -> None:
+    """Check PATHS (files or directories; default: the current directory)."""
+    from bglint.engine import Engine
+    from bglint.reporters import Output, renderer
+
+    paths = paths or (".",)
+    try:
+        settings = load_settings(paths, config, select, extend_select, ignore)
+    except ConfigError as err:
+        raise _fail(str(err))
+
+    found = discovery.discover(paths, settings.exclude, settings.root, settings.respect_gitignore)
+    for raw, reason in found.errors:
+        click.echo(f"{raw}: error: {reason}", err=True)
+
+    engine = Engine(settings)
+    context = engine.context_files(found.files) if found.files else []
+    report = engine.check(found.files, fix=fix or diff, unsafe=unsafe_fixes, write=fix and not diff, context=context)
+
+    for err in report.errors:
+        click.echo(f"{err.path}: error: {err.message}", err=True)
+
+    if diff:
+        for ff in report.fixes:
+            if ff.original != ff.fixed:
+                sys.stdout.write(_unified_diff(ff.path, ff.original, ff.fixed))
+        changed = any(ff.original != ff.fixed for ff in report.fixes)
+        failed = bool(report.errors or found.errors)
+        raise click.exceptions.Exit(EXIT_FAILED if failed and not changed else (EXIT_FINDINGS if changed else EXIT_CLEAN))
+
+    if fix or show_fixes:
+        for ff in report.fixes:
+            for finding, why in ff.dropped:
+                click.echo(f"{ff.path}:{finding.line}:{finding.column}: warning: fix for {finding.code} not applied: {why}", err=True)
+        applied = sum(len(ff.applied) for ff in report.fixes)
+        if show_fixes:
+            for ff in report.fixes:
+                for finding in ff.applied:
+                    click.echo(f"fixed {ff.path}:{finding.line}:{finding.column}: {finding.code} {finding.fix.description if finding.fix else ''}", err=True)
+        if applied:
+            click.echo(f"Fixed {applied} finding{'s' if applied != 1 else ''} in {len([f for f in report.fixes if f.applied])} file(s).", err=True)
+
+    stream = open(output_file, "w", encoding="utf-8") if output_file else None
+    try:
+        if statistics:
+            text = _statistics(report.findings)
+        else:
+            color = stream is None and sys.stdout.isatty() and output_format == "full"
+            out = Output(report.findings, report.texts, [(e.path, e.message) for e in report.errors], color=color)
+            text = renderer(output_format)(out)
+        (stream or sys.stdout).write(text)
+    finally:
+        if stream is not None:
+            stream.close()
+
+    raise click.exceptions.Exit(exit_code(report, bool(found.errors), exit_zero))
+
+
+def exit_code(report: "Report", path_errors: bool, exit_zero: bool) -> int:
+    """An internal error always fails; findings win over files that could not be checked."""
+    if any(e.internal for e in report.errors):
+        return EXIT_FAILED
+    if report.findings:
+        return EXIT_CLEAN if exit_zero else EXIT_FINDINGS
+    return EXIT_FAILED if (report.errors or path_errors) else EXIT_CLEAN
+
+
+def _unified_diff(path: str, old: str, new: str) -> str:
+    lines = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{path}", f"b/{path}")
+    text = "".join(lines)
+    return text if text.endswith("\n") or not text else text + "\n"
+
+
+def _statistics(findings: Sequence) -> str:
+    from bglint.rules import BY_CODE
+
+    counts = Counter(f.code for f in findings)
+    fixable = Counter(f.code for f in findings if f.fix is not None)
+    rows = []
+    for code, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        mark = "[*]" if fixable[code] else "   "
+        rows.append(f"{n:>5}  {code}  {mark} {BY_CODE[code].name}")
+    if rows:
+        rows.append(f"Found {sum(counts.values())} finding{'s' if sum(counts.values()) != 1 else ''}.")
+    return "\n".join(rows) + ("\n" if rows else "")
+
+
+@main.command()
+@click.argument("code")
+def rule(code: str) -> None:
+    """Print the documentation of rule CODE."""
+    from bglint.docs import rule_markdown
+    from bglint.rules import BY_CODE
+
+    found = BY_CODE.get(code.upper())
+    if found is None:
+        raise _fail(f"unknown rule `{code}` (see `bglint rules`)")
+    click.echo(rule_markdown(found, heading="#").rstrip())
+
+
+@main.command(name="rules")
+@click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def rules_command(output_format: str) -> None:
+    """List every rule."""
+    from bglint.rules import ALL_RULES
+
+    if output_format == "json":
+        data = [
+            {
+                "code": r.code,
+                "name": r.name,
+                "summary": r.summary,
+                "severity": r.severity.value,
+                "default_enabled": r.default_enabled,
+                "fix": r.fix.value if r.fix else None,
+                "url": r.url,
+            }
+            for r in ALL_RULES
+        ]
+        click.echo(json.dumps(data, indent=2))
+        return
+    for r in ALL_RULES:
+        flags = ("fix:" + r.fix.value if r.fix else "") + ("" if r.default_enabled else " (off by default)")
+        click.echo(f"{r.code}  {r.name:<32} {r.summary}{'  [' + flags.strip() + ']' if flags.strip() else ''}")

@@ -1,0 +1,257 @@
+"""The engine: files -> prefilter -> parse -> facts -> hand-offs (+ targets) -> rules -> findings.
+
+:class:`Engine` runs over a set of files with one project index; :func:`lint_source` lints one
+text (tests, editors). Fixing re-lints a file after each round of edits until nothing changes.
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+from bglint import discovery, fixes, sources, suppress
+from bglint.config import Settings
+from bglint.context import RuleContext
+from bglint.data import tables_for
+from bglint.facts import ModuleFacts
+from bglint.handoffs import HandoffFinder, TaskTarget
+from bglint.model import Finding, Rule
+from bglint.project import Project
+from bglint.semantics import Semantics
+
+# A file can only hold a hand-off (or a rule's other subject) if it contains one of these.
+PREFILTER = re.compile(
+    r"add_task|BackgroundTask|background\s*=|create_task|ensure_future|\.delay\(|apply_async"
+    r"|enqueue|\.send(?:_with_options)?\(|on_event"
+)
+MAX_FIX_ROUNDS = 10
+
+
+@dataclass(frozen=True)
+class FileError:
+    path: str
+    message: str
+    internal: bool = False  # a bug in bglint rather than a problem with the file
+
+
+@dataclass
+class FileFix:
+    path: str
+    original: str
+    fixed: str
+    applied: List[Finding]
+    dropped: List[Tuple[Finding, str]]
+
+
+@dataclass
+class Report:
+    findings: List[Finding] = field(default_factory=list)
+    errors: List[FileError] = field(default_factory=list)
+    fixes: List[FileFix] = field(default_factory=list)
+    files_checked: int = 0
+    # display path -> text of each file with findings (reporters show source excerpts from it)
+    texts: Dict[str, str] = field(default_factory=dict)
+
+
+def project_root(start: Path) -> Optional[Path]:
+    """The nearest folder above ``start`` that looks like a project (pyproject, setup, .git)."""
+    folder = start.resolve()
+    if not folder.is_dir():
+        folder = folder.parent
+    for candidate in (folder, *folder.parents):
+        if any((candidate / marker).exists() for marker in ("pyproject.toml", "setup.py", "setup.cfg", ".git")):
+            return candidate
+    return None
+
+
+class _Run:
+    """One analysis over a project: shared facts, hand-offs and the task index."""
+
+    def __init__(self, engine: "Engine", project: Project, candidates: Sequence[Path]) -> None:
+        self.engine = engine
+        self.project = project
+        self.candidates = list(candidates)
+        self.semantics = Semantics(project)
+        self.handoffs = HandoffFinder(project, self.semantics)
+        self._tasks: Optional[Dict[Path, List[TaskTarget]]] = None
+
+    def tasks(self) -> Dict[Path, List[TaskTarget]]:
+        """Functions that run as tasks, by file, from every hand-off in the candidate files."""
+        if self._tasks is None:
+            by_fn: Dict[int, TaskTarget] = {}
+            out: Dict[Path, List[TaskTarget]] = {}
+            for path in self.candidates:
+                module = self.project.try_facts(path)
+                if module is None:
+                    continue
+                for site in self.handoffs.sites(module):
+                    target = self.handoffs.target(site)
+                    if target is None:
+                        continue
+                    key = id(target.function)
+                    if key in by_fn:
+                        by_fn[key].sites.append(site)
+                        continue
+                    merged = TaskTarget(target.module, target.function, target.is_async, target.bound, target.partial_args, [site])
+                    by_fn[key] = merged
+                    out.setdefault(Path(target.module.path), []).append(merged)
+            self._tasks = out
+        return self._tasks
+
+    def lint(self, path: Path) -> List[Finding]:
+        module = self.project.facts(path)
+        tasks = self.tasks().get(path.resolve(), [])
+        ctx = RuleContext(
+            module=module,
+            project=self.project,
+            settings=self.engine.settings,
+            semantics=self.semantics,
+            handoffs=self.handoffs,
+            tables=self.engine.tables,
+            display_path=discovery.display(path),
+            tasks=tasks,
+        )
+        found: Dict[Tuple[str, int, int], Finding] = {}
+        for finding in self.engine.run_rules(module, ctx):
+            found.setdefault((finding.code, finding.line, finding.column), finding)
+        ignored = self.engine.settings.ignored_for(str(path))
+        kept = [f for f in found.values() if f.code not in ignored]
+        return sorted(suppress.filter_findings(kept, module.source, self.engine.use_noqa), key=Finding.sort_key)
+
+
+class InternalError(Exception):
+    def __init__(self, rule: Rule, error: BaseException) -> None:
+        super().__init__(f"{rule.code}: {type(error).__name__}: {error}")
+        self.rule = rule
+        self.error = error
+        self.trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+
+
+class Engine:
+    def __init__(self, settings: Settings, rules: Optional[Sequence[Rule]] = None, use_noqa: bool = True) -> None:
+        from bglint.rules import ALL_RULES
+
+        self.settings = settings
+        self.rules = [r for r in (rules if rules is not None else ALL_RULES) if r.code in settings.select]
+        self.tables = tables_for(settings)
+        self.use_noqa = use_noqa
+
+    def run_rules(self, module: ModuleFacts, ctx: RuleContext) -> Iterator[Finding]:
+        for rule in self.rules:
+            try:
+                for check in rule.module_checks:
+                    yield from check(module, ctx)
+                for site in ctx.sites:
+                    for check in rule.site_checks:
+                        yield from check(site, ctx)
+                for task in ctx.tasks:
+                    for check in rule.task_checks:
+                        yield from check(task, ctx)
+            except (KeyboardInterrupt, SystemExit, MemoryError):
+                raise
+            except Exception as err:
+                raise InternalError(rule, err) from err
+
+    # -- projects ----------------------------------------------------------------------------
+    def new_project(self) -> Project:
+        roots = list(self.settings.src)
+        if self.settings.root is not None:
+            roots.append(self.settings.root)
+        return Project(extra_roots=roots)
+
+    def _candidates(self, project: Project, files: Iterable[Path], errors: Optional[List[FileError]]) -> List[Path]:
+        out = []
+        for path in files:
+            try:
+                text = project.source(path).text
+            except sources.SourceError as err:
+                if errors is not None:
+                    errors.append(FileError(discovery.display(path), str(err)))
+                continue
+            if PREFILTER.search(text):
+                out.append(path)
+        return out
+
+    def context_files(self, files: Sequence[Path]) -> List[Path]:
+        """Other files of the project: their hand-offs can make a function in ``files`` a task."""
+        if not files:
+            return []
+        root = project_root(files[0])
+        if root is None:
+            return []
+        found = discovery.discover([str(root)], self.settings.exclude, self.settings.root, self.settings.respect_gitignore)
+        mine = {f.resolve() for f in files}
+        return [f for f in found.files if f.resolve() not in mine]
+
+    # -- running -------------------------------------------------------------------------------
+    def check(
+        self,
+        files: Sequence[Path],
+        *,
+        fix: bool = False,
+        unsafe: bool = False,
+        write: bool = True,
+        context: Sequence[Path] = (),
+        project: Optional[Project] = None,
+    ) -> Report:
+        """Lint ``files``; ``context`` files only contribute hand-offs (their findings are not reported)."""
+        report = Report()
+        project = project or self.new_project()
+        linted = self._candidates(project, files, report.errors)
+        others = self._candidates(project, context, None)
+        run = _Run(self, project, linted + others)
+        wanted = {p.resolve() for p in linted} | set(run.tasks())
+        for path in (p for p in files if p.resolve() in wanted):
+            try:
+                if fix:
+                    run = self._fix_file(run, path, unsafe, write, report)
+                found = run.lint(path)
+                if found:
+                    report.findings.extend(found)
+                    report.texts[found[0].path] = run.project.source(path).text
+            except sources.SourceError as err:
+                report.errors.append(FileError(discovery.display(path), str(err)))
+            except InternalError as err:
+                report.errors.append(FileError(discovery.display(path), f"internal error in bglint: {err}", internal=True))
+            except RecursionError:
+                report.errors.append(FileError(discovery.display(path), "too deeply nested to analyse"))
+        report.files_checked = len(files) - len({e.path for e in report.errors})
+        report.findings.sort(key=Finding.sort_key)
+        return report
+
+    def _fix_file(self, run: _Run, path: Path, unsafe: bool, write: bool, report: Report) -> _Run:
+        project = run.project
+        source = project.source(path)
+        original = text = source.text
+        applied: List[Finding] = []
+        dropped: List[Tuple[Finding, str]] = []
+        for _ in range(MAX_FIX_ROUNDS):
+            result = fixes.apply(text, run.lint(path), unsafe)
+            dropped.extend(result.dropped)
+            if not result.applied:
+                break
+            applied.extend(result.applied)
+            text = result.text
+            project.set_source(path, text, source)
+            run = _Run(self, project, run.candidates)
+        if text != original:
+            if write:
+                sources.write_atomic(path, source.encode(text))
+            report.fixes.append(FileFix(discovery.display(path), original, text, applied, dropped))
+        elif dropped:
+            report.fixes.append(FileFix(discovery.display(path), original, text, [], dropped))
+        return run
+
+
+def lint_source(text: str, path: str, settings: Settings, context: Sequence[Path] = ()) -> List[Finding]:
+    """Lint ``text`` as if it were the file ``path`` (which need not exist)."""
+    engine = Engine(settings)
+    project = engine.new_project()
+    project.set_source(Path(path), text)
+    report = engine.check([Path(path)], context=context, project=project)
+    if report.errors:
+        raise sources.SourceError(report.errors[0].message)
+    return report.findings

@@ -1,0 +1,209 @@
+"""The project index: which file holds which module, and what a qualified name refers to.
+
+Modules are parsed lazily, only when something refers to them, and each file is parsed once per
+run. A repository that holds several applications side by side (each with its own package root)
+resolves each file's imports against its own root first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import libcst as cst
+
+from bglint import sources
+from bglint.facts import ClassFacts, FunctionFacts, ModuleFacts, collect
+
+_MAX_REEXPORT_DEPTH = 8
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """What a qualified name resolves to inside the project."""
+
+    module: ModuleFacts
+    qualname: str
+    function: Optional[FunctionFacts] = None
+    cls: Optional[ClassFacts] = None
+    value: Optional[cst.BaseExpression] = None  # a module-level ``name = value``
+    is_module: bool = False
+
+
+def module_name(path: Path) -> Tuple[str, str, Path]:
+    """``(module name, package, root)`` of ``path``: root is the folder above its top package."""
+    path = path.resolve()
+    parts: List[str] = [] if path.name == "__init__.py" else [path.stem]
+    folder = path.parent
+    while (folder / "__init__.py").is_file() and folder.parent != folder:
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    name = ".".join(parts)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    return name, package, folder
+
+
+class Project:
+    def __init__(self, extra_roots: Iterable[Path] = ()) -> None:
+        self._extra_roots: List[Path] = [Path(r).resolve() for r in extra_roots]
+        self._facts: Dict[Path, Optional[ModuleFacts]] = {}
+        self._errors: Dict[Path, str] = {}
+        self._sources: Dict[Path, sources.Source] = {}
+        self._roots: Dict[Path, Path] = {}
+        self._find_cache: Dict[Tuple[str, Path], Optional[Path]] = {}
+        self._resolve_cache: Dict[Tuple[str, Path], Optional[Symbol]] = {}
+
+    # -- files ---------------------------------------------------------------------------
+    def source(self, path: Path) -> sources.Source:
+        path = path.resolve()
+        if path not in self._sources:
+            self._sources[path] = sources.read(path)
+        return self._sources[path]
+
+    def set_source(self, path: Path, text: str, source: Optional[sources.Source] = None) -> None:
+        """Replace a file's text (after a fix) and forget everything derived from it."""
+        path = path.resolve()
+        old = source or self._sources.get(path) or sources.Source(text, "utf-8", False)
+        self._sources[path] = sources.Source(text, old.encoding, old.bom)
+        self._facts.pop(path, None)
+        self._errors.pop(path, None)
+        self._resolve_cache.clear()
+
+    def facts(self, path: Path) -> ModuleFacts:
+        """Parse ``path`` (once) and return its facts; raises :class:`sources.SourceError`."""
+        path = path.resolve()
+        if path in self._errors:
+            raise sources.SourceError(self._errors[path])
+        cached = self._facts.get(path)
+        if cached is not None:
+            return cached
+        try:
+            src = self.source(path)
+            tree = sources.parse(src.text)
+        except sources.SourceError as err:
+            self._errors[path] = str(err)
+            raise
+        name, package, root = module_name(path)
+        self._roots[path] = root
+        facts = collect(str(path), name, package, src.text, tree)
+        self._facts[path] = facts
+        return facts
+
+    def try_facts(self, path: Path) -> Optional[ModuleFacts]:
+        try:
+            return self.facts(path)
+        except sources.SourceError:
+            return None
+
+    # -- modules -------------------------------------------------------------------------
+    def _roots_for(self, near: Optional[ModuleFacts]) -> Sequence[Path]:
+        roots: List[Path] = []
+        if near is not None:
+            here = Path(near.path)
+            root = self._roots.get(here)
+            if root is None:
+                root = module_name(here)[2]
+                self._roots[here] = root
+            roots.append(root)
+        roots.extend(r for r in self._extra_roots if r not in roots)
+        return roots
+
+    def find_module(self, name: str, near: Optional[ModuleFacts]) -> Optional[Path]:
+        """The file of module ``name``, searched from ``near``'s package root, then the extra roots."""
+        if not name:
+            return None
+        rel = Path(*name.split("."))
+        for root in self._roots_for(near):
+            key = (name, root)
+            if key not in self._find_cache:
+                found = None
+                for candidate in (root / rel.with_suffix(".py"), root / rel / "__init__.py"):
+                    if candidate.is_file():
+                        found = candidate.resolve()
+                        break
+                self._find_cache[key] = found
+            if self._find_cache[key] is not None:
+                return self._find_cache[key]
+        return None
+
+    def resolve(self, qualname: Optional[str], near: Optional[ModuleFacts], _depth: int = 0) -> Optional[Symbol]:
+        """What ``qualname`` (as seen from module ``near``) is in the project, if it is in it."""
+        if not qualname or _depth > _MAX_REEXPORT_DEPTH or qualname.startswith("builtins."):
+            return None
+        anchor = Path(near.path) if near is not None else Path(".")
+        key = (qualname, self._roots.get(anchor, anchor))
+        if key in self._resolve_cache:
+            return self._resolve_cache[key]
+        self._resolve_cache[key] = None  # guards against import cycles
+        result = self._resolve(qualname, near, _depth)
+        self._resolve_cache[key] = result
+        return result
+
+    def _resolve(self, qualname: str, near: Optional[ModuleFacts], depth: int) -> Optional[Symbol]:
+        if near is not None and near.name and (qualname == near.name or qualname.startswith(near.name + ".")):
+            rest = qualname[len(near.name) + 1 :].split(".") if qualname != near.name else []
+            return self._lookup(near, rest, near, depth)
+        parts = qualname.split(".")
+        for cut in range(len(parts), 0, -1):
+            path = self.find_module(".".join(parts[:cut]), near)
+            if path is None:
+                continue
+            module = self.try_facts(path)
+            if module is None:
+                return None
+            return self._lookup(module, parts[cut:], near, depth)
+        return None
+
+    def _lookup(self, module: ModuleFacts, rest: List[str], near: Optional[ModuleFacts], depth: int) -> Optional[Symbol]:
+        if not rest:
+            return Symbol(module, module.name, is_module=True)
+        head, tail = rest[0], rest[1:]
+        qual = f"{module.name}.{head}" if module.name else head
+        if head in module.functions and not tail:
+            return Symbol(module, qual, function=module.functions[head])
+        if head in module.classes:
+            cls = module.classes[head]
+            if not tail:
+                return Symbol(module, qual, cls=cls)
+            if len(tail) == 1 and tail[0] in cls.methods:
+                return Symbol(module, f"{qual}.{tail[0]}", function=cls.methods[tail[0]])
+            return None
+        if head in module.imports:
+            target = module.imports[head]
+            return self.resolve(".".join([target, *tail]), module, depth + 1)
+        if head in module.assignments and not tail:
+            value = module.assignments[head]
+            return Symbol(module, qual, value=value)
+        # a submodule not imported in the package's __init__ (``import app.tasks as t``)
+        sub = self.find_module(f"{module.name}.{head}", module) if module.name else None
+        if sub is not None:
+            sub_facts = self.try_facts(sub)
+            return self._lookup(sub_facts, tail, near, depth) if sub_facts is not None else None
+        return None
+
+    def resolve_expr(self, expr: cst.BaseExpression, module: ModuleFacts, fn: Optional[FunctionFacts]) -> Optional[Symbol]:
+        """Resolve a name or attribute chain used in ``module`` (inside ``fn``)."""
+        if isinstance(expr, cst.Name):
+            local = module.local_function(expr.value, fn)
+            if local is not None:
+                return Symbol(module, f"{module.name}.{local.qualname}", function=local)
+        return self.resolve(module.qualify(expr, fn), module)
+
+    def follow_value(self, expr: cst.BaseExpression, module: ModuleFacts, fn: Optional[FunctionFacts], depth: int = 0) -> Tuple[cst.BaseExpression, ModuleFacts]:
+        """Follow a name bound at module level (here or imported) to the expression it was assigned."""
+        while depth < _MAX_REEXPORT_DEPTH and isinstance(expr, (cst.Name, cst.Attribute)):
+            sym = self.resolve_expr(expr, module, fn)
+            if sym is None or sym.value is None:
+                break
+            expr, module, fn = sym.value, sym.module, None
+            depth += 1
+        return expr, module
+
+    @property
+    def parsed(self) -> Dict[Path, Optional[ModuleFacts]]:
+        return self._facts
+
+
+def file_key(path: Union[str, Path]) -> Path:
+    return Path(path).resolve()

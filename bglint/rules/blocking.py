@@ -1,0 +1,1 @@
+"""BG2xx: event loop and threadpool."""

@@ -1,0 +1,1 @@
+"""BG5xx: deployment and scale (advice, off by default)."""

@@ -1,0 +1,1 @@
+"""BG1xx: request lifecycle (objects that die with the request)."""

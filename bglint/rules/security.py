@@ -1,0 +1,1 @@
+"""BG4xx: security and data hygiene."""
