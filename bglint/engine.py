@@ -198,6 +198,9 @@ class Engine:
         project: Optional[Project] = None,
     ) -> Report:
         """Lint ``files``; ``context`` files only contribute hand-offs (their findings are not reported)."""
+        return sources.call_with_deep_stack(lambda: self._check(files, fix, unsafe, write, context, project))
+
+    def _check(self, files: Sequence[Path], fix: bool, unsafe: bool, write: bool, context: Sequence[Path], project: Optional[Project]) -> Report:
         report = Report()
         project = project or self.new_project()
         linted = self._candidates(project, files, report.errors)

@@ -10,16 +10,21 @@ import codecs
 import io
 import os
 import stat
+import sys
 import tempfile
+import threading
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import Callable, List, TypeVar, Union
 
 import libcst as cst
 
 # libcst's parser recurses; nesting past this is refused up front with a clear message
-MAX_NESTING = 100
+MAX_NESTING = 200
+_DEEP_STACK_BYTES = 512 * 1024 * 1024  # virtual memory; only the pages used are committed
+_DEEP_RECURSION_LIMIT = 60_000
+T = TypeVar("T")
 
 
 class SourceError(Exception):
@@ -43,7 +48,10 @@ def decode(data: bytes) -> Source:
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError as err:
-        raise SourceError(f"cannot determine encoding: {err.msg if hasattr(err, 'msg') else err}") from None
+        reason = getattr(err, "msg", None) or str(err)
+        if "invalid or missing encoding declaration" in reason:
+            reason = "not valid UTF-8 and no coding declaration"
+        raise SourceError(f"cannot decode: {reason}") from None
     bom = data.startswith(codecs.BOM_UTF8)
     if bom:
         data = data[len(codecs.BOM_UTF8) :]
@@ -72,20 +80,38 @@ def read(path: Union[str, Path]) -> Source:
     return decode(data)
 
 
-def _nesting_depth(text: str) -> int:
-    """Cheap upper bound of bracket nesting, to refuse inputs that would blow libcst's recursion."""
+def _bracket_depth(text: str) -> int:
+    """Deepest bracket nesting outside strings and comments (exact, with the tokenizer)."""
     depth = best = 0
-    for ch in text:
-        if ch in "([{":
-            depth += 1
-            if depth > best:
-                best = depth
-        elif ch in ")]}":
-            depth = max(depth - 1, 0)
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type == tokenize.OP:
+                if tok.string in "([{":
+                    depth += 1
+                    best = max(best, depth)
+                elif tok.string in ")]}":
+                    depth -= 1
+    except (tokenize.TokenError, SyntaxError):
+        pass
     return best
 
 
+def _check_nesting(text: str) -> None:
+    # CPython refuses more than 200 nested brackets ("too many nested parentheses"), and libcst's
+    # native parser crashes the process (not an exception) well before 2000: refuse them up front.
+    crude = depth = 0
+    for ch in text:
+        if ch in "([{":
+            depth += 1
+            crude = max(crude, depth)
+        elif ch in ")]}":
+            depth -= 1
+    if crude > MAX_NESTING and _bracket_depth(text) > MAX_NESTING:
+        raise SourceError(f"too deeply nested to parse (more than {MAX_NESTING} levels of brackets)")
+
+
 def parse(text: str) -> cst.Module:
+    _check_nesting(text)
     try:
         return cst.parse_module(text)
     except cst.ParserSyntaxError as err:
@@ -94,9 +120,39 @@ def parse(text: str) -> cst.Module:
         raise SourceError("too deeply nested to parse") from None
     except Exception as err:  # libcst's native parser reports some inputs with other errors
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        if _nesting_depth(text) > MAX_NESTING:
-            message = "too deeply nested to parse"
         raise SourceError(f"cannot parse: {message}") from None
+
+
+def call_with_deep_stack(fn: Callable[[], T]) -> T:
+    """Run ``fn`` on a thread with a large stack and a high recursion limit.
+
+    libcst parses and visits recursively: long operator chains (thousands of ``+`` in one
+    expression, as generated code has) exceed Python's default recursion limit, and the default
+    8 MiB thread stack before that limit is raised. The result or exception is handed back.
+    """
+    result: List[T] = []
+    error: List[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(fn())
+        except BaseException as err:  # handed to the caller as is
+            error.append(err)
+
+    old_limit = sys.getrecursionlimit()
+    old_size = threading.stack_size()
+    sys.setrecursionlimit(max(old_limit, _DEEP_RECURSION_LIMIT))
+    try:
+        threading.stack_size(_DEEP_STACK_BYTES)
+        worker = threading.Thread(target=target, name="bglint-deep-stack")
+        worker.start()
+    finally:
+        threading.stack_size(old_size)
+    worker.join()
+    sys.setrecursionlimit(old_limit)
+    if error:
+        raise error[0]
+    return result[0]
 
 
 def write_atomic(path: Union[str, Path], data: bytes) -> None:

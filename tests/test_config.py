@@ -1,0 +1,106 @@
+"""[tool.bglint] is read, validated and merged with the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bglint.cli import main
+from bglint.config import ConfigError, RawConfig, build_settings, detect_fastapi_pin, find_config, load_file
+from bglint.rules import ALL_CODES, DEFAULT_CODES
+from tests._cli import runner
+
+BAD = "from fastapi import BackgroundTasks\n\ndef ep(t: BackgroundTasks):\n    t.add_task(ep(t))\n"
+
+
+def test_nearest_config_wins(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.bglint]\nignore = ['BG301']\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "pyproject.toml").write_text("[project]\nname = 'x'\n")  # no [tool.bglint]: skipped
+    assert find_config(tmp_path / "sub") == tmp_path / "pyproject.toml"
+    (tmp_path / "sub" / "bglint.toml").write_text("select = ['BG302']\n")
+    assert find_config(tmp_path / "sub") == tmp_path / "sub" / "bglint.toml"
+
+
+def test_selection_precedence() -> None:
+    raw = RawConfig({"select": ["BG3"], "ignore": ["BG302"]})
+    assert build_settings(raw, ALL_CODES, DEFAULT_CODES).select == {"BG301"} | {c for c in ALL_CODES if c.startswith("BG3") and c != "BG302"}
+    cli = build_settings(raw, ALL_CODES, DEFAULT_CODES, cli_select=["BG302"])
+    assert cli.select == {"BG302"}
+    assert build_settings(raw, ALL_CODES, DEFAULT_CODES, cli_extend_select=["BG302"]).select >= {"BG302"}
+
+
+@pytest.mark.parametrize(
+    "toml, message",
+    [
+        ('selct = ["BG1"]', "unknown key `selct`"),
+        ('select = "BG1"', "`select` must be a list of strings"),
+        ('select = ["XX1"]', "unknown rule code or prefix `XX1`"),
+        ('max-call-depth = "3"', "`max-call-depth` must be a non-negative integer"),
+        ('secret-name-patterns = ["("]', "`secret-name-patterns`: invalid regular expression"),
+        ("target-fastapi = 0.1", "`target-fastapi` must be a string"),
+        ('per-file-ignores = { "tests/*" = ["NOPE"] }', "unknown rule code or prefix `NOPE`"),
+    ],
+)
+def test_bad_config_names_the_key(tmp_path: Path, toml: str, message: str) -> None:
+    (tmp_path / "pyproject.toml").write_text(f"[tool.bglint]\n{toml}\n")
+    with pytest.raises(ConfigError) as err:
+        build_settings(load_file(tmp_path / "pyproject.toml"), ALL_CODES, DEFAULT_CODES)
+    assert message in str(err.value)
+    (tmp_path / "a.py").write_text(BAD)
+    result = runner().invoke(main, ["check", str(tmp_path / "a.py")])
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_invalid_toml_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "bglint.toml").write_text("select = [\n")
+    result = runner().invoke(main, ["check", "--config", str(tmp_path / "bglint.toml"), str(tmp_path)])
+    assert result.exit_code == 2 and "invalid TOML" in result.stderr
+
+
+def test_per_file_ignores_and_exclude(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.bglint]\nextend-exclude = ['generated']\n[tool.bglint.per-file-ignores]\n'tests/*' = ['BG301']\n"
+    )
+    for rel in ("app/a.py", "tests/test_a.py", "generated/g.py"):
+        (tmp_path / rel).parent.mkdir(exist_ok=True)
+        (tmp_path / rel).write_text(BAD)
+    result = runner().invoke(main, ["check", "--output-format", "concise", "."])
+    assert result.stdout.splitlines() == ["app/a.py:4:16: BG301 `ep(...)` runs during the request; pass `ep` and its arguments to `add_task`"]
+
+
+def test_gitignored_files_are_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    monkeypatch.chdir(tmp_path)
+    subprocess.run(["git", "init", "-q"], check=True)
+    (tmp_path / ".gitignore").write_text("ignored_dir/\n")
+    (tmp_path / "ignored_dir").mkdir()
+    (tmp_path / "ignored_dir" / "x.py").write_text(BAD)
+    (tmp_path / "kept.py").write_text(BAD)
+    result = runner().invoke(main, ["check", "--output-format", "concise", "."])
+    assert [line.split(":")[0] for line in result.stdout.splitlines()] == ["kept.py"]
+    # named explicitly, an ignored file is still checked (as ruff and flake8 do)
+    result = runner().invoke(main, ["check", "--output-format", "concise", "ignored_dir/x.py"])
+    assert result.exit_code == 1
+
+
+@pytest.mark.parametrize(
+    "name, text, expected",
+    [
+        ("requirements.txt", "uvicorn\nfastapi==0.100.1\n", (0, 100, 1)),
+        ("requirements.txt", "fastapi[standard]>=0.115,<1\n", (0, 115)),
+        ("pyproject.toml", "[project]\nname='x'\ndependencies = ['fastapi~=0.110.0']\n", (0, 110, 0)),
+        ("pyproject.toml", "[tool.poetry.dependencies]\nfastapi = '^0.95.1'\n", (0, 95, 1)),
+        ("requirements.txt", "fastapi\n", None),
+    ],
+)
+def test_fastapi_pin(tmp_path: Path, name: str, text: str, expected: object) -> None:
+    (tmp_path / name).write_text(text)
+    assert detect_fastapi_pin(tmp_path) == expected
+    settings = build_settings(RawConfig({"target-fastapi": "0.99"}), ALL_CODES, DEFAULT_CODES, root=tmp_path)
+    assert settings.target_fastapi == (0, 99) and not settings.fastapi_at_least(0, 106)

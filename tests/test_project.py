@@ -1,0 +1,122 @@
+"""The project index resolves names by what they are, across modules and side-by-side apps."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Dict
+
+import libcst as cst
+
+from bglint import names
+from bglint.handoffs import HandoffFinder, Mechanism, Origin
+from bglint.project import Project, module_name
+from bglint.semantics import Semantics
+
+
+def write(root: Path, files: Dict[str, str]) -> None:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+
+
+def test_module_names_follow_packages(tmp_path: Path) -> None:
+    write(tmp_path, {"svc/app/__init__.py": "", "svc/app/api/__init__.py": "", "svc/app/api/users.py": "", "script.py": ""})
+    assert module_name(tmp_path / "svc/app/api/users.py") == ("app.api.users", "app.api", (tmp_path / "svc").resolve())
+    assert module_name(tmp_path / "svc/app/api/__init__.py")[:2] == ("app.api", "app.api")
+    assert module_name(tmp_path / "script.py")[:2] == ("script", "")
+
+
+def test_side_by_side_apps_resolve_their_own_modules(tmp_path: Path) -> None:
+    # two services, each with a top-level package called `app`
+    write(tmp_path, {
+        "a/app/__init__.py": "",
+        "a/app/tasks.py": "def send(): ...\n",
+        "a/app/api.py": "from app.tasks import send\n",
+        "b/app/__init__.py": "",
+        "b/app/tasks.py": "async def send(): ...\n",
+        "b/app/api.py": "from .tasks import send\n",
+    })
+    project = Project()
+    for svc, is_async in (("a", False), ("b", True)):
+        api = project.facts(tmp_path / svc / "app/api.py")
+        sym = project.resolve_expr(cst.Name("send"), api, None)
+        assert sym is not None and sym.function is not None
+        assert Path(sym.module.path) == (tmp_path / svc / "app/tasks.py").resolve()
+        assert sym.function.is_async is is_async
+
+
+def test_module_attribute_reexport_and_alias(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "app/__init__.py": "from app.mail.core import send_email as send\n",
+        "app/mail/__init__.py": "",
+        "app/mail/core.py": "def send_email(to): ...\n",
+        "app/api.py": "import app.mail.core as core\nfrom app import send\nimport app\n",
+    })
+    project = Project()
+    api = project.facts(tmp_path / "app/api.py")
+    for expr in ("core.send_email", "send", "app.send", "app.mail.core.send_email"):
+        sym = project.resolve_expr(cst.parse_expression(expr), api, None)
+        assert sym is not None and sym.function is not None and sym.function.name == "send_email", expr
+
+
+def test_import_cycles_terminate(tmp_path: Path) -> None:
+    write(tmp_path, {"p/__init__.py": "", "p/a.py": "from p.b import x\n", "p/b.py": "from p.a import x\n"})
+    project = Project()
+    a = project.facts(tmp_path / "p/a.py")
+    assert project.resolve_expr(cst.Name("x"), a, None) is None
+
+
+def test_annotated_alias_across_modules_and_import_alias(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "app/__init__.py": "",
+        "app/deps.py": """
+            from typing import Annotated, Iterator
+            from fastapi import BackgroundTasks as BT, Depends
+            from sqlalchemy.orm import Session
+
+            def get_db() -> Iterator[Session]:
+                db = Session()
+                try:
+                    yield db
+                finally:
+                    db.close()
+
+            SessionDep = Annotated[Session, Depends(get_db)]
+            Tasks = Annotated[BT, "x"]
+        """,
+        "app/api.py": """
+            from app.deps import SessionDep, Tasks
+
+            class Scheduler:
+                def add_task(self, f): ...
+
+            scheduler = Scheduler()
+
+            def ep(db: SessionDep, tasks: Tasks, other: "Tasks"):
+                tasks.add_task(print, db)
+                other.add_task(print)
+                scheduler.add_task(print)
+        """,
+    })
+    project = Project()
+    api = project.facts(tmp_path / "app/api.py")
+    semantics = Semantics(project)
+    params = semantics.params(api.functions["ep"], api)
+    assert params["db"].dependency is not None and params["db"].dependency.yields
+    assert "sqlalchemy.orm.Session" in params["db"].type.types
+    assert params["tasks"].is_background_tasks and params["other"].is_background_tasks
+    sites = HandoffFinder(project, semantics).sites(api)
+    # `scheduler.add_task` is not Starlette's: only the two real hand-offs are found
+    assert [(s.mechanism, s.origin, api.code_for(s.receiver)) for s in sites] == [
+        (Mechanism.ADD_TASK, Origin.INJECTED, "tasks"),
+        (Mechanism.ADD_TASK, Origin.INJECTED, "other"),
+    ]
+
+
+def test_canonical_names() -> None:
+    assert names.canonical("fastapi.BackgroundTasks") == names.BACKGROUND_TASKS
+    assert names.canonical("fastapi.responses.JSONResponse") == "starlette.responses.JSONResponse"
+    assert names.is_response_class("starlette.responses.JSONResponse")
+    assert not names.is_response_class("starlette.responses.guess_type")
