@@ -467,7 +467,10 @@ def _await_fix(blocked: Blocked, sleeps: bool, ctx: RuleContext) -> Optional[Fix
     if not inner.strip():
         args = func_text
     elif inner[:1] in ("\n", "\r"):
-        args = f"{func_text},{inner}"
+        # one argument per line: put the function on its own line, indented like the first argument
+        first = inner.lstrip("\r\n")
+        indent = first[: len(first) - len(first.lstrip(" \t"))]
+        args = f"{inner[: len(inner) - len(first)]}{indent}{func_text},{inner}"
     else:
         args = f"{func_text}, {inner.lstrip(' ')}"
     text = f"await {runner}({args})"
