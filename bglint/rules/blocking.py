@@ -577,6 +577,8 @@ def _unwrap_fix(site: TaskSite, inner: cst.BaseExpression, ctx: RuleContext) -> 
 @HEAVY_WORK_IN_TASK.on_task
 def check_heavy_work_in_task(task: TaskTarget, ctx: RuleContext) -> Iterator[Finding]:
     fn = task.function
+    if task.sites and all(s.is_queue for s in task.sites):
+        return  # already runs on a job queue's worker
     name = fn.qualname
     queue = "move it to a job queue (Celery, RQ, Dramatiq, arq) or a process pool"
     for loop in _endless_loops(fn.node.body):
