@@ -527,8 +527,7 @@ def _only_handed_over(task: TaskTarget, ctx: RuleContext) -> bool:
             if any(s <= m.start() < e for s, e in spans):
                 continue
             line_start = module.source.rfind("\n", 0, m.start()) + 1
-            line = module.source[line_start : module.source.find("\n", m.start()) % (len(module.source) + 1)]
-            if line.lstrip().startswith(("from ", "import ")):
+            if module.source[line_start:].lstrip().startswith(("from ", "import ")):
                 continue
             return False
     return True
