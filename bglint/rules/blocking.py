@@ -25,6 +25,7 @@ from bglint.data import BlockingCall
 from bglint.facts import FunctionFacts, ModuleFacts, dotted
 from bglint.handoffs import Mechanism, TaskSite, TaskTarget
 from bglint.model import Finding, Fix, ImportNeed, Rule, Safety, Severity
+from bglint.semantics import is_endpoint
 
 BLOCKING_CALL_IN_ASYNC_TASK = Rule(
     code="BG201",
@@ -576,8 +577,8 @@ def _unwrap_fix(site: TaskSite, inner: cst.BaseExpression, ctx: RuleContext) -> 
 @HEAVY_WORK_IN_TASK.on_task
 def check_heavy_work_in_task(task: TaskTarget, ctx: RuleContext) -> Iterator[Finding]:
     fn = task.function
-    if task.sites and all(s.is_queue for s in task.sites):
-        return  # already runs on a job queue's worker
+    if not any(_per_request(site) for site in task.sites):
+        return  # a job-queue task already runs on a worker; a service loop started at startup is meant to run forever
     name = fn.qualname
     queue = "move it to a job queue (Celery, RQ, Dramatiq, arq) or a process pool"
     for loop in _endless_loops(fn.node.body):
@@ -594,6 +595,13 @@ def check_heavy_work_in_task(task: TaskTarget, ctx: RuleContext) -> Iterator[Fin
         yield ctx.finding(HEAVY_WORK_IN_TASK, node, what=f"heavy module `{module_name}` is loaded by the module of task `{name}`", remedy=queue)
     for node, module_name in _heavy_imports(_statements(fn.node.body), ctx):
         yield ctx.finding(HEAVY_WORK_IN_TASK, node, what=f"heavy module `{module_name}` is imported in task `{name}`", remedy=queue)
+
+
+def _per_request(site: TaskSite) -> bool:
+    """A hand-off that starts the task for one request: Starlette's, or `create_task` in an endpoint."""
+    if site.mechanism.is_starlette:
+        return True
+    return site.mechanism is Mechanism.CREATE_TASK and site.function is not None and is_endpoint(site.function, site.module)
 
 
 def _statements(body: cst.BaseSuite) -> List[cst.CSTNode]:
