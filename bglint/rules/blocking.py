@@ -262,12 +262,19 @@ class _Analyzer:
         self.ctx = ctx
         self._direct: Dict[int, Dict[int, Blocked]] = {}
         self._helper: Dict[int, Optional[Tuple[str, ...]]] = {}
+        self._calls: Dict[int, List[cst.Call]] = {}
+
+    def body_calls(self, fn: FunctionFacts, module: ModuleFacts) -> List[cst.Call]:
+        key = id(fn)
+        if key not in self._calls:
+            self._calls[key] = _body_calls(fn)
+        return self._calls[key]
 
     def blocking(self, fn: FunctionFacts, module: ModuleFacts, depth: int = 0, seen: Optional[Set[int]] = None) -> List[Blocked]:
         """Every blocking call of ``fn``'s own body, in source order (helpers within ``max-call-depth``)."""
         seen = set(seen or ()) | {id(fn)}
         out: List[Blocked] = []
-        for call in _body_calls(fn, module):
+        for call in self.body_calls(fn, module):
             direct = self._direct_entry(call, fn, module)
             if direct is not None:
                 out.append(direct)
@@ -290,7 +297,7 @@ class _Analyzer:
         objects = _objects_of(fn, module, self.ctx)
         used: Set[str] = set()  # objects whose first blocking method call is already reported
         out: List[Blocked] = []
-        for call in _body_calls(fn, module):
+        for call in self.body_calls(fn, module):
             entry = tables.blocking_call(module.qualify(call.func, fn))
             if entry is not None:
                 out.append(Blocked(call, entry))
@@ -334,24 +341,37 @@ def _where(node: cst.CSTNode, module: ModuleFacts) -> str:
     return f"{os.path.basename(module.path)}:{module.position(node).start.line}"
 
 
-def _body_calls(fn: FunctionFacts, module: ModuleFacts) -> Iterator[cst.Call]:
-    """Calls that run when ``fn``'s body runs on its own thread: not awaited, not in a lambda, not in
-    decorators or defaults, not inside the arguments of a thread runner."""
-    for call in fn.calls:
-        if isinstance(module.parent(call), cst.Await):
-            continue  # an awaited call is a coroutine (a sync one would not be awaitable)
-        if _runs_in_body(call, fn, module):
-            yield call
+def _body_calls(fn: FunctionFacts) -> List[cst.Call]:
+    """Calls that run when ``fn``'s body runs, on its own thread: not awaited, not in a lambda or a
+    nested def, not in decorators or defaults."""
+    collector = _BodyCalls()
+    fn.node.body.visit(collector)
+    return [c for c in fn.calls if id(c) in collector.calls]
 
 
-def _runs_in_body(call: cst.Call, fn: FunctionFacts, module: ModuleFacts) -> bool:
-    child: cst.CSTNode = call
-    parent = module.parent(call)
-    while parent is not None and parent is not fn.node:
-        if isinstance(parent, cst.Lambda):
-            return False  # a lambda's body runs when (and where) it is called
-        child, parent = parent, module.parent(parent)
-    return parent is fn.node and child is fn.node.body
+class _BodyCalls(cst.CSTVisitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: Set[int] = set()
+        self._awaited: Set[int] = set()
+        self._lambdas = 0
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False  # a nested def's body runs when (and where) it is called
+
+    def visit_Lambda(self, node: cst.Lambda) -> None:
+        self._lambdas += 1
+
+    def leave_Lambda(self, original_node: cst.Lambda) -> None:
+        self._lambdas -= 1
+
+    def visit_Await(self, node: cst.Await) -> None:
+        self._awaited.add(id(node.expression))
+
+    def visit_Call(self, node: cst.Call) -> None:
+        # an awaited call is a coroutine (a sync one would not be awaitable)
+        if not self._lambdas and id(node) not in self._awaited:
+            self.calls.add(id(node))
 
 
 def _built_by(expr: cst.BaseExpression, fn: Optional[FunctionFacts], module: ModuleFacts, ctx: RuleContext, depth: int = 0) -> Optional[str]:
