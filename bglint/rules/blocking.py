@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Set, Tuple
+from typing import Dict, FrozenSet, Iterator, List, Optional, Sequence, Set, Tuple
 
 import libcst as cst
 
@@ -261,7 +261,7 @@ class _Analyzer:
     def __init__(self, ctx: RuleContext) -> None:
         self.ctx = ctx
         self._direct: Dict[int, Dict[int, Blocked]] = {}
-        self._helper: Dict[int, Optional[Tuple[str, ...]]] = {}
+        self._helper: Dict[Tuple[int, int], Optional[Tuple[str, ...]]] = {}
         self._calls: Dict[int, List[cst.Call]] = {}
 
     def body_calls(self, fn: FunctionFacts, module: ModuleFacts) -> List[cst.Call]:
@@ -322,7 +322,7 @@ class _Analyzer:
         helper = sym.function if sym is not None else None
         if sym is None or helper is None or helper.is_async or helper.is_generator or id(helper) in seen:
             return ()  # only sync helpers run their body when called
-        key = id(helper)
+        key = (id(helper), depth)  # what is found depends on the depth left
         if key not in self._helper:
             self._helper[key] = None
             found = self.blocking(helper, sym.module, depth + 1, seen)
@@ -417,12 +417,14 @@ def _objects_of(fn: FunctionFacts, module: ModuleFacts, ctx: RuleContext) -> Dic
     return out
 
 
+# the analyzer of the module being linted, shared by BG201 and BG202 (one slot: rules run module by module)
+_CURRENT: List[_Analyzer] = []
+
+
 def _analyzer(ctx: RuleContext) -> _Analyzer:
-    found = getattr(ctx, "_bg2_analyzer", None)
-    if found is None:
-        found = _Analyzer(ctx)
-        setattr(ctx, "_bg2_analyzer", found)
-    return found
+    if not _CURRENT or _CURRENT[0].ctx is not ctx:
+        _CURRENT[:] = [_Analyzer(ctx)]
+    return _CURRENT[0]
 
 
 # -- BG201 ---------------------------------------------------------------------------------------------
@@ -639,7 +641,7 @@ def _statements(body: cst.BaseSuite) -> List[cst.CSTNode]:
     return out
 
 
-def _heavy_imports(statements, ctx: RuleContext) -> Iterator[Tuple[cst.CSTNode, str]]:  # type: ignore[no-untyped-def]
+def _heavy_imports(statements: Sequence[cst.CSTNode], ctx: RuleContext) -> Iterator[Tuple[cst.CSTNode, str]]:
     heavy = ctx.tables.heavy_modules
     for stmt in statements:
         if not isinstance(stmt, cst.SimpleStatementLine):
@@ -656,7 +658,7 @@ def _heavy_imports(statements, ctx: RuleContext) -> Iterator[Tuple[cst.CSTNode, 
                     yield small, full
 
 
-def _is_heavy(module: str, heavy) -> bool:  # type: ignore[no-untyped-def]
+def _is_heavy(module: str, heavy: FrozenSet[str]) -> bool:
     return any(module == h or module.startswith(h + ".") for h in heavy)
 
 
