@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Dict, FrozenSet, Iterator, List, Optional, Sequence, Set, Tuple
 
 import libcst as cst
@@ -532,25 +533,24 @@ def _drop_async(task: TaskTarget, ctx: RuleContext) -> Optional[Fix]:
 
 
 def _only_handed_over(task: TaskTarget, ctx: RuleContext) -> bool:
-    """Whether the function's name appears, in every module read, only in its def, imports and hand-offs."""
+    """Whether the function's name appears, in every file read in this run, only in its def, in
+    import lines and inside its hand-offs (so nothing else can be awaiting it)."""
     fn = task.function
     word = re.compile(rf"\b{re.escape(fn.name)}\b")
-    site_spans: Dict[int, List[Tuple[int, int]]] = {}
+    allowed: Dict[Path, List[Tuple[int, int]]] = {}
     for site in task.sites:
-        site_spans.setdefault(id(site.module), []).append(site.module.span(site.call))
-    def_span = ctx.module.span(fn.node.name)
-    modules = [m for m in ctx.project.parsed.values() if m is not None]
-    if not any(m is ctx.module for m in modules):
-        modules.append(ctx.module)
-    for module in modules:
-        spans = site_spans.get(id(module), [])
-        if module is ctx.module:
-            spans = [*spans, def_span]
-        for m in word.finditer(module.source):
+        allowed.setdefault(Path(site.module.path).resolve(), []).append(site.module.span(site.call))
+    here = Path(ctx.module.path).resolve()
+    allowed.setdefault(here, []).append(ctx.module.span(fn.node.name))
+    texts = ctx.project.texts
+    texts.setdefault(here, ctx.module.source)
+    for path, text in texts.items():
+        spans = allowed.get(path, [])
+        for m in word.finditer(text):
             if any(s <= m.start() < e for s, e in spans):
                 continue
-            line_start = module.source.rfind("\n", 0, m.start()) + 1
-            if module.source[line_start:].lstrip().startswith(("from ", "import ")):
+            line_start = text.rfind("\n", 0, m.start()) + 1
+            if text[line_start:].lstrip().startswith(("from ", "import ")):
                 continue
             return False
     return True
