@@ -204,6 +204,11 @@ class Project:
     def parsed(self) -> Dict[Path, Optional[ModuleFacts]]:
         return self._facts
 
+    @property
+    def texts(self) -> Dict[Path, str]:
+        """The text of every file read in this run, parsed or only prefiltered."""
+        return {path: src.text for path, src in self._sources.items()}
+
 
 def file_key(path: Union[str, Path]) -> Path:
     return Path(path).resolve()

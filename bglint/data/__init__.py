@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Dict, FrozenSet, Mapping, Optional, Pattern, Tuple
@@ -46,6 +46,8 @@ class Tables:
     secret_names: Tuple[Pattern[str], ...]
     token_shapes: Tuple[Tuple[str, Pattern[str]], ...]
     heavy_modules: FrozenSet[str]
+    # callable -> type of what calling the object it builds returns (``sessionmaker(...)()`` is a Session)
+    object_factories: Mapping[str, str] = field(default_factory=dict)
 
     def blocking_call(self, qualname: Optional[str]) -> Optional[BlockingCall]:
         if not qualname:
@@ -57,6 +59,15 @@ class Tables:
             if qualname.startswith(prefix):
                 return BlockingCall(qualname, "thread")
         return None
+
+    def method_blocks(self, constructor: Optional[str], method: str) -> bool:
+        """Whether ``method`` of an object built by ``constructor`` blocks ("*" = all, "-name" = except)."""
+        names = self.blocking_methods.get(constructor or "")
+        if not names:
+            return False
+        if f"-{method}" in names:
+            return False
+        return method in names or ("*" in names and not method.startswith("_"))
 
     def is_secret_name(self, name: str) -> bool:
         return any(p.search(name) for p in self.secret_names)
@@ -92,4 +103,5 @@ def tables_for(settings: Settings) -> Tables:
         secret_names=tuple(re.compile(p, re.IGNORECASE) for p in [*secrets.get("names", []), *settings.secret_name_patterns]),  # type: ignore[misc]
         token_shapes=tuple((t["name"], re.compile(t["pattern"])) for t in secrets.get("tokens", [])),  # type: ignore[union-attr]
         heavy_modules=frozenset(heavy.get("modules", [])) | frozenset(settings.heavy_modules),  # type: ignore[arg-type]
+        object_factories=dict(blocking_data.get("factories", {})),  # type: ignore[arg-type]
     )
