@@ -21,7 +21,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from bglint import __version__, sources
 from bglint.config import RawConfig, Settings, build_settings, find_config, load_file, with_overrides
-from bglint.engine import Engine, project_root
+from bglint.engine import PREFILTER, Engine, project_root
 from bglint.project import Project
 
 Error = Tuple[int, int, str, type]
@@ -34,11 +34,19 @@ _STDIN_NAMES = ("stdin", "-")
 class _ProjectState:
     engine: Engine
     project: Project
-    files: List[Path]  # every file of the project that bglint would check
+    # the project's files that can hold a hand-off (read and filtered once, not once per file)
+    candidates: List[Path]
 
     def context_for(self, path: Path) -> List[Path]:
         key = path.resolve()
-        return [f for f in self.files if f.resolve() != key]
+        return [f for f in self.candidates if f.resolve() != key]
+
+
+def _may_hold_handoffs(project: Project, path: Path) -> bool:
+    try:
+        return PREFILTER.search(project.source(path).text) is not None
+    except sources.SourceError:
+        return False
 
 
 _STATES: Dict[Tuple[Optional[Path], Optional[Path]], _ProjectState] = {}
@@ -63,8 +71,9 @@ def _state_for(path: Path) -> _ProjectState:
     state = _STATES.get(key)
     if state is None:
         engine = Engine(settings, use_noqa=False)
+        project = engine.new_project()
         files = engine.context_files([path]) + ([path] if path.exists() else [])
-        state = _ProjectState(engine, engine.new_project(), files)
+        state = _ProjectState(engine, project, [f for f in files if _may_hold_handoffs(project, f)])
         _STATES[key] = state
     return state
 
