@@ -86,17 +86,21 @@ def test_flake8_finds_the_plugin_by_its_entry_point() -> None:
 
 
 def test_flake8_equals_bglint_on_the_examples() -> None:
-    flake8 = _flake8(REPO, "--select", "BG", "examples/")
+    # flake8's default selection shows bglint's default rules
+    flake8 = _flake8(REPO, "examples/")
     bglint = _bglint(REPO, "examples/")
     assert flake8.returncode == 1, flake8.stderr
     assert _findings(flake8.stdout), "the examples have findings"
     assert _findings(flake8.stdout) == _findings(bglint.stdout)
+    # an explicit `--select BG` beats flake8's default ignore list: every rule, as `--select ALL`
+    selected = _findings(_flake8(REPO, "--select", "BG", "examples/").stdout)
+    assert selected == _findings(_bglint(REPO, "--select", "ALL", "examples/").stdout)
 
 
 def test_flake8_equals_bglint_across_modules(tmp_path: Path) -> None:
     root = _project(tmp_path, {"pkg/__init__.py": "", "pkg/app.py": APP, "pkg/jobs.py": JOBS})
     flake8 = _flake8(root, "--select", "BG", "pkg/")
-    bglint = _bglint(root, "pkg/")
+    bglint = _bglint(root, "--select", "ALL", "pkg/")
     found = _findings(flake8.stdout)
     # the factory in another module returns the task (silent); the plain function is called (BG301)
     assert {(f[1], f[3]) for f in found} == {(11, "BG301"), (12, "BG302")}
@@ -131,7 +135,7 @@ def test_flake8_lints_the_text_it_was_given_not_the_disk(tmp_path: Path) -> None
 def test_flake8_prefix_selection_b_covers_bg_codes() -> None:
     # flake8 selects by prefix: `B` (flake8-bugbear's prefix) matches BG301 too
     selected = _findings(_flake8(REPO, "--select", "B", "examples/").stdout)
-    assert {f[3] for f in selected} == {f[3] for f in _findings(_bglint(REPO, "examples/").stdout)}
+    assert {f[3] for f in selected} == {f[3] for f in _findings(_bglint(REPO, "--select", "ALL", "examples/").stdout)}
     ignored = _flake8(REPO, "--select", "B,E,F,W", "--ignore", "B", "examples/")
     assert _findings(ignored.stdout) == set()
 
