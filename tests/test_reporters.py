@@ -161,6 +161,8 @@ def test_sarif_levels_and_errors_validate() -> None:
 def test_sarif_uris_use_forward_slashes() -> None:
     assert uri_for("pkg\\sub\\app.py") == "pkg/sub/app.py"
     assert uri_for("pkg/app.py") == "pkg/app.py"
+    assert uri_for("my app/é.py") == "my%20app/%C3%A9.py"
+    assert uri_for("C:\\src\\app.py") == "file:///C:/src/app.py"
 
 
 def test_github(project: Path) -> None:

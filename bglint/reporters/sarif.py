@@ -7,8 +7,9 @@ as relative URIs with forward slashes (absolute ``file:`` URIs for files outside
 from __future__ import annotations
 
 import json
-from pathlib import PurePosixPath, PureWindowsPath, Path
+from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any, Dict, List
+from urllib.parse import quote
 
 from bglint import __version__
 from bglint.model import Finding, Rule, Severity
@@ -20,10 +21,13 @@ LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.ADVICE:
 
 
 def uri_for(path: str) -> str:
+    """A relative path as a relative URI reference with ``/``; an absolute one as a ``file:`` URI."""
+    if PureWindowsPath(path).drive:
+        return PureWindowsPath(path).as_uri()
     posix = PureWindowsPath(path).as_posix() if "\\" in path else path
-    if PurePosixPath(posix).is_absolute() or PureWindowsPath(path).is_absolute():
-        return Path(path).as_uri()
-    return posix
+    if PurePosixPath(posix).is_absolute():
+        return PurePosixPath(posix).as_uri()
+    return quote(posix)
 
 
 def descriptor(rule: Rule) -> Dict[str, Any]:
