@@ -196,3 +196,16 @@ def test_output_file(project: Path) -> None:
     assert full.output == ""
     text = (project / "report.txt").read_text(encoding="utf-8")
     assert "pkg/app.py:12:14: BG302" in text and "\x1b[" not in text
+
+
+def test_output_file_that_cannot_be_written_exits_2_before_fixing(project: Path) -> None:
+    result = CliRunner().invoke(main, ["check", "--fix", "--output-file", str(project / "missing" / "r.json"), "pkg"])
+    assert result.exit_code == 2
+    assert "cannot write" in result.output and "Traceback" not in result.output
+    assert (project / "pkg" / "app.py").read_bytes() == APP.encode("utf-8")
+
+
+def test_diff_goes_to_the_output_file(project: Path) -> None:
+    result = CliRunner().invoke(main, ["check", "--diff", "--output-file", "fixes.diff", "pkg"])
+    assert result.exit_code == 1 and result.output == ""
+    assert (project / "fixes.diff").read_text(encoding="utf-8").startswith("--- a/pkg/app.py\n+++ b/pkg/app.py\n")
