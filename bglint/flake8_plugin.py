@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from bglint import __version__, sources
-from bglint.config import RawConfig, Settings, build_settings, find_config, load_file, with_overrides
+from bglint.config import RawConfig, Settings, build_settings, expand, find_config, load_file, with_overrides
 from bglint.engine import PREFILTER, Engine, project_root
 from bglint.project import Project
 
@@ -59,8 +59,10 @@ def _settings_for(path: Path) -> Settings:
     found = find_config(path)
     raw = load_file(found) if found else RawConfig()
     settings = build_settings(raw, ALL_CODES, DEFAULT_CODES, root=project_root(path) or Path.cwd())
-    # rules that are off by default still run: flake8's own (default) ignore list hides them
-    off_by_default = frozenset(ALL_CODES) - frozenset(DEFAULT_CODES)
+    # rules that are off by default still run (flake8's default ignore list hides them unless they
+    # are selected there), except those the project's own `ignore` turns off
+    ignored = expand(raw.values.get("ignore", []), ALL_CODES, "ignore")
+    off_by_default = frozenset(ALL_CODES) - frozenset(DEFAULT_CODES) - ignored
     return with_overrides(settings, select=settings.select | off_by_default)
 
 

@@ -126,6 +126,22 @@ def test_bglint_ignore_comment_and_config_are_honoured(tmp_path: Path) -> None:
     assert _findings(flake8.stdout) == set()
 
 
+def test_config_ignore_is_honoured(tmp_path: Path) -> None:
+    root = _project(tmp_path, {"pkg/__init__.py": "", "pkg/app.py": APP, "pkg/jobs.py": JOBS}, '[tool.bglint]\nignore = ["BG302"]\n')
+    assert {f[3] for f in _findings(_flake8(root, "--select", "BG", "pkg/").stdout)} == {"BG301"}
+
+
+def test_settings_keep_rules_off_by_default_running_unless_ignored(tmp_path: Path) -> None:
+    from bglint.rules import ALL_CODES, DEFAULT_CODES
+
+    off = set(ALL_CODES) - set(DEFAULT_CODES)
+    root = _project(tmp_path, {"pkg/app.py": APP})
+    assert flake8_plugin._settings_for(root / "pkg" / "app.py").select == frozenset(ALL_CODES)
+    (root / "pyproject.toml").write_text('[tool.bglint]\nignore = ["BG301"]\n', encoding="utf-8")
+    assert flake8_plugin._settings_for(root / "pkg" / "app.py").select == frozenset(ALL_CODES) - {"BG301"}
+    assert off <= flake8_plugin._settings_for(root / "pkg" / "app.py").select
+
+
 def test_flake8_lints_the_text_it_was_given_not_the_disk(tmp_path: Path) -> None:
     root = _project(tmp_path, {"pkg/__init__.py": "", "pkg/app.py": "x = 1\n", "pkg/jobs.py": JOBS})
     flake8 = _flake8(root, "--select", "BG", "--stdin-display-name", "pkg/app.py", "-", stdin=APP)
