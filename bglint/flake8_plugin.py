@@ -21,7 +21,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from bglint import __version__, sources
 from bglint.config import RawConfig, Settings, build_settings, expand, find_config, load_file, with_overrides
-from bglint.engine import PREFILTER, Engine, project_root
+from bglint.engine import PREFILTER, Engine, InternalError, _Run, project_root
 from bglint.project import Project
 
 Error = Tuple[int, int, str, type]
@@ -36,10 +36,28 @@ class _ProjectState:
     project: Project
     # the project's files that can hold a hand-off (read and filtered once, not once per file)
     candidates: List[Path]
+    # the analysis of the project (its task index), kept while no file's text changes
+    run: Optional[_Run] = None
 
-    def context_for(self, path: Path) -> List[Path]:
+    def analysis(self) -> _Run:
+        if self.run is None:
+            self.run = _Run(self.engine, self.project, self.candidates)
+        return self.run
+
+    def use_text(self, path: Path, text: str) -> None:
+        """Lint ``path`` as ``text`` (what flake8 read), which may differ from the file on disk."""
+        try:
+            current: Optional[str] = self.project.source(path).text
+        except sources.SourceError:
+            current = None
+        if current == text:
+            return
+        self.project.set_source(path, text)
         key = path.resolve()
-        return [f for f in self.candidates if f.resolve() != key]
+        self.candidates = [f for f in self.candidates if f.resolve() != key]
+        if PREFILTER.search(text):
+            self.candidates.append(path)
+        self.run = None
 
 
 def _may_hold_handoffs(project: Project, path: Path) -> bool:
@@ -81,22 +99,24 @@ def _state_for(path: Path) -> _ProjectState:
 
 
 def lint_lines(filename: str, lines: Sequence[str]) -> Iterator[Tuple[int, int, str]]:
-    """(line, 0-based column, "CODE message") of every finding in ``lines`` as the file ``filename``."""
+    """(line, 0-based column, "CODE message") of every finding in ``lines`` as the file ``filename``.
+
+    Does what ``Engine.check`` does for one file, but keeps the project's analysis between files.
+    """
     path = Path("stdin.py" if filename in _STDIN_NAMES else filename).absolute()
     state = _state_for(path)
     text = "".join(lines)
-    project = state.project
+    state.use_text(path, text)
+    run = state.analysis()
+    if not PREFILTER.search(text) and path.resolve() not in run.tasks():
+        return
     try:
-        current = project.source(path).text
-    except sources.SourceError:
-        current = None
-    if current != text:
-        project.set_source(path, text)
-    report = state.engine.check([path], context=state.context_for(path), project=project)
-    for err in report.errors:
-        if err.internal:
-            raise RuntimeError(f"bglint failed on {filename}: {err.message}")
-    for f in report.findings:
+        findings = run.lint(path)
+    except (sources.SourceError, RecursionError):
+        return  # flake8 reports a file it cannot parse itself (E999)
+    except InternalError as err:
+        raise RuntimeError(f"internal error in bglint on {filename}: {err}\n{err.trace}") from err
+    for f in findings:
         yield f.line, f.column - 1, f"{f.code} {f.message}"
 
 
