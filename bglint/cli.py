@@ -160,7 +160,8 @@ def check(
             if show_fixes:
                 for ff in report.fixes:
                     for finding in ff.applied:
-                        click.echo(f"fixed {ff.path}:{finding.line}:{finding.column}: {finding.code} {finding.fix.description if finding.fix else ''}", err=True)
+                        what = finding.fix.description if finding.fix else ""
+                        click.echo(f"fixed {ff.path}:{finding.line}:{finding.column}: {finding.code} {what}", err=True)
             if applied:
                 click.echo(f"Fixed {applied} finding{'s' if applied != 1 else ''} in {len([f for f in report.fixes if f.applied])} file(s).", err=True)
 
