@@ -126,39 +126,45 @@ def check(
     except ConfigError as err:
         raise _fail(str(err))
 
-    found = discovery.discover(paths, settings.exclude, settings.root, settings.respect_gitignore)
-    for raw, reason in found.errors:
-        click.echo(f"{raw}: error: {reason}", err=True)
-
-    engine = Engine(settings)
-    context = engine.context_files(found.files) if found.files else []
-    report = engine.check(found.files, fix=fix or diff, unsafe=unsafe_fixes, write=fix and not diff, context=context)
-
-    for err in report.errors:
-        click.echo(f"{err.path}: error: {err.message}", err=True)
-
-    if diff:
-        for ff in report.fixes:
-            if ff.original != ff.fixed:
-                sys.stdout.write(_unified_diff(ff.path, ff.original, ff.fixed))
-        changed = any(ff.original != ff.fixed for ff in report.fixes)
-        failed = bool(report.errors or found.errors)
-        raise click.exceptions.Exit(EXIT_FAILED if failed and not changed else (EXIT_FINDINGS if changed else EXIT_CLEAN))
-
-    if fix or show_fixes:
-        for ff in report.fixes:
-            for finding, why in ff.dropped:
-                click.echo(f"{ff.path}:{finding.line}:{finding.column}: warning: fix for {finding.code} not applied: {why}", err=True)
-        applied = sum(len(ff.applied) for ff in report.fixes)
-        if show_fixes:
-            for ff in report.fixes:
-                for finding in ff.applied:
-                    click.echo(f"fixed {ff.path}:{finding.line}:{finding.column}: {finding.code} {finding.fix.description if finding.fix else ''}", err=True)
-        if applied:
-            click.echo(f"Fixed {applied} finding{'s' if applied != 1 else ''} in {len([f for f in report.fixes if f.applied])} file(s).", err=True)
-
-    stream = open(output_file, "w", encoding="utf-8") if output_file else None
+    # opened before anything is checked or fixed, so an unwritable report path fails first
     try:
+        stream = open(output_file, "w", encoding="utf-8") if output_file else None
+    except OSError as err:
+        raise _fail(f"cannot write {output_file}: {err.strerror or err}")
+
+    try:
+        found = discovery.discover(paths, settings.exclude, settings.root, settings.respect_gitignore)
+        for raw, reason in found.errors:
+            click.echo(f"{raw}: error: {reason}", err=True)
+
+        engine = Engine(settings)
+        context = engine.context_files(found.files) if found.files else []
+        report = engine.check(found.files, fix=fix or diff, unsafe=unsafe_fixes, write=fix and not diff, context=context)
+
+        for err in report.errors:
+            click.echo(f"{err.path}: error: {err.message}", err=True)
+
+        if diff:
+            for ff in report.fixes:
+                if ff.original != ff.fixed:
+                    (stream or sys.stdout).write(_unified_diff(ff.path, ff.original, ff.fixed))
+            changed = any(ff.original != ff.fixed for ff in report.fixes)
+            failed = bool(report.errors or found.errors)
+            raise click.exceptions.Exit(EXIT_FAILED if failed and not changed else (EXIT_FINDINGS if changed else EXIT_CLEAN))
+
+        if fix or show_fixes:
+            for ff in report.fixes:
+                for finding, why in ff.dropped:
+                    click.echo(f"{ff.path}:{finding.line}:{finding.column}: warning: fix for {finding.code} not applied: {why}", err=True)
+            applied = sum(len(ff.applied) for ff in report.fixes)
+            if show_fixes:
+                for ff in report.fixes:
+                    for finding in ff.applied:
+                        what = finding.fix.description if finding.fix else ""
+                        click.echo(f"fixed {ff.path}:{finding.line}:{finding.column}: {finding.code} {what}", err=True)
+            if applied:
+                click.echo(f"Fixed {applied} finding{'s' if applied != 1 else ''} in {len([f for f in report.fixes if f.applied])} file(s).", err=True)
+
         if statistics:
             text = _statistics(report.findings)
         else:

@@ -8,14 +8,16 @@ holds it (for findings inside a multi-line call).
 from __future__ import annotations
 
 import re
-import tokenize
 import io
+import tokenize
 from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence
 
 from bglint.model import Finding
 
-_NOQA = re.compile(r"#\s*noqa(?::[\s]?(?P<codes>[A-Z][A-Z0-9]*(?:[\s,]+[A-Z][A-Z0-9]*)*))?", re.IGNORECASE)
+# flake8's own pattern (flake8.defaults.NOQA_INLINE_REGEXP), so that one comment means the same to
+# both: a code is letters then digits, and `# noqa: BG` (no digits) is a blanket `# noqa`
+_NOQA = re.compile(r"#\s*noqa(?::[\s]?(?P<codes>(?:[A-Z]+[0-9]+(?:[,\s]+)?)+))?", re.IGNORECASE)
 _IGNORE = re.compile(r"#\s*bglint:\s*ignore(?:\[(?P<codes>[^\]]*)\])?", re.IGNORECASE)
 _SKIP_FILE = re.compile(r"#\s*bglint:\s*skip-file\b", re.IGNORECASE)
 _CODE = re.compile(r"[A-Z]+[0-9]+", re.IGNORECASE)

@@ -25,6 +25,9 @@ Renderer = Callable[[Output], str]
 FORMATS: Dict[str, str] = {
     "full": "bglint.reporters.text:render_full",
     "concise": "bglint.reporters.text:render_concise",
+    "json": "bglint.reporters.json:render_json",
+    "sarif": "bglint.reporters.sarif:render_sarif",
+    "github": "bglint.reporters.github:render_github",
 }
 
 

@@ -1,0 +1,147 @@
+"""The flake8 plugin: the same engine and findings as ``bglint check``, one file at a time.
+
+flake8 hands each file to :class:`Plugin` with the text it read (``lines``: from disk, or from stdin
+when an editor pipes unsaved text), so that text is what is linted, never the file on disk. Findings
+in one file can come from hand-offs in another (a function is a task because some other module
+passes it to ``add_task``), so each file is linted inside its project: the project index, the engine
+and the list of the project's other files are built once per process and project root, then reused
+for every file of that project (flake8 runs files in several processes; each has its own cache).
+
+flake8 does the selection (``--select``/``--ignore``/``# noqa``); bglint only honours its own
+``# bglint: ignore[...]`` and ``# bglint: skip-file`` comments. Rules that are off by default in
+bglint are added to flake8's default ignore list. Nothing is ever fixed under flake8.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from bglint import __version__, sources
+from bglint.config import RawConfig, Settings, build_settings, expand, find_config, load_file, with_overrides
+from bglint.engine import PREFILTER, Engine, InternalError, _Run, project_root
+from bglint.project import Project
+
+Error = Tuple[int, int, str, type]
+
+# flake8's name for text that came from standard input (flake8.utils.is_using_stdin)
+_STDIN_NAMES = ("stdin", "-")
+
+
+@dataclass
+class _ProjectState:
+    engine: Engine
+    project: Project
+    # the project's files that can hold a hand-off (read and filtered once, not once per file)
+    candidates: List[Path]
+    # the analysis of the project (its task index), kept while no file's text changes
+    run: Optional[_Run] = None
+
+    def analysis(self) -> _Run:
+        if self.run is None:
+            self.run = _Run(self.engine, self.project, self.candidates)
+        return self.run
+
+    def use_text(self, path: Path, text: str) -> None:
+        """Lint ``path`` as ``text`` (what flake8 read), which may differ from the file on disk."""
+        try:
+            current: Optional[str] = self.project.source(path).text
+        except sources.SourceError:
+            current = None
+        if current == text:
+            return
+        self.project.set_source(path, text)
+        key = path.resolve()
+        self.candidates = [f for f in self.candidates if f.resolve() != key]
+        if PREFILTER.search(text):
+            self.candidates.append(path)
+        self.run = None
+
+
+def _may_hold_handoffs(project: Project, path: Path) -> bool:
+    try:
+        return PREFILTER.search(project.source(path).text) is not None
+    except sources.SourceError:
+        return False
+
+
+_STATES: Dict[Tuple[Optional[Path], Optional[Path]], _ProjectState] = {}
+
+
+def _settings_for(path: Path) -> Settings:
+    """The project's own ``[tool.bglint]`` settings, with every rule flake8 may select running."""
+    from bglint.rules import ALL_CODES, DEFAULT_CODES
+
+    found = find_config(path)
+    raw = load_file(found) if found else RawConfig()
+    settings = build_settings(raw, ALL_CODES, DEFAULT_CODES, root=project_root(path) or Path.cwd())
+    # rules that are off by default still run (flake8's default ignore list hides them unless they
+    # are selected there), except those the project's own `ignore` turns off
+    ignored = expand(raw.values.get("ignore", []), ALL_CODES, "ignore")
+    off_by_default = frozenset(ALL_CODES) - frozenset(DEFAULT_CODES) - ignored
+    return with_overrides(settings, select=settings.select | off_by_default)
+
+
+def _state_for(path: Path) -> _ProjectState:
+    root = project_root(path)
+    settings = _settings_for(path)
+    key = (root, settings.config_file)
+    state = _STATES.get(key)
+    if state is None:
+        engine = Engine(settings, use_noqa=False)
+        project = engine.new_project()
+        files = engine.context_files([path]) + ([path] if path.exists() else [])
+        state = _ProjectState(engine, project, [f for f in files if _may_hold_handoffs(project, f)])
+        _STATES[key] = state
+    return state
+
+
+def lint_lines(filename: str, lines: Sequence[str]) -> Iterator[Tuple[int, int, str]]:
+    """(line, 0-based column, "CODE message") of every finding in ``lines`` as the file ``filename``.
+
+    Does what ``Engine.check`` does for one file, but keeps the project's analysis between files.
+    """
+    path = Path("stdin.py" if filename in _STDIN_NAMES else filename).absolute()
+    state = _state_for(path)
+    text = "".join(lines)
+    state.use_text(path, text)
+    run = state.analysis()
+    if not PREFILTER.search(text) and path.resolve() not in run.tasks():
+        return
+    try:
+        findings = run.lint(path)
+    except (sources.SourceError, RecursionError):
+        return  # flake8 reports a file it cannot parse itself (E999)
+    except InternalError as err:
+        raise RuntimeError(f"internal error in bglint on {filename}: {err}\n{err.trace}") from err
+    for f in findings:
+        yield f.line, f.column - 1, f"{f.code} {f.message}"
+
+
+class Plugin:
+    """flake8 tree plugin; registered as ``BG`` in the ``flake8.extension`` entry points."""
+
+    name = "bglint"
+    version = __version__
+
+    def __init__(self, tree: ast.AST, filename: str, lines: Sequence[str]) -> None:
+        # `tree` is flake8's ast; bglint parses with libcst itself, asking for it makes this a
+        # once-per-file plugin
+        self.filename = filename
+        self.lines = lines
+
+    @classmethod
+    def add_options(cls, option_manager: Any) -> None:
+        from bglint.rules import ALL_RULES
+
+        option_manager.extend_default_ignore([r.code for r in ALL_RULES if not r.default_enabled])
+
+    @classmethod
+    def parse_options(cls, options: Any) -> None:
+        """Nothing to read: bglint's settings come from the project's ``[tool.bglint]``."""
+
+    def run(self) -> Iterator[Error]:
+        for line, col, text in lint_lines(self.filename, self.lines):
+            yield line, col, text, type(self)
