@@ -172,9 +172,16 @@ class Project:
         if head in module.imports:
             target = module.imports[head]
             return self.resolve(".".join([target, *tail]), module, depth + 1)
-        if head in module.assignments and not tail:
+        if head in module.assignments:
             value = module.assignments[head]
-            return Symbol(module, qual, value=value)
+            if not tail:
+                return Symbol(module, qual, value=value)
+            if len(tail) == 1 and isinstance(value, cst.Call):
+                # ``mailer = Mailer()`` then ``mailer.send``: the method of the instance's class
+                cls = self.resolve_expr(value.func, module, None)
+                if cls is not None and cls.cls is not None and tail[0] in cls.cls.methods:
+                    return Symbol(cls.module, f"{cls.qualname}.{tail[0]}", function=cls.cls.methods[tail[0]])
+            return None
         # a submodule not imported in the package's __init__ (``import app.tasks as t``)
         sub = self.find_module(f"{module.name}.{head}", module) if module.name else None
         if sub is not None:

@@ -1,19 +1,23 @@
 """BG3xx: how the task is handed over.
 
-BG301 task-called-not-passed  the task is called at the hand-off instead of passed
-BG302 awaited-add-task        `add_task` is awaited, but returns None
+BG301 task-called-not-passed   the task is called at the hand-off instead of passed
+BG302 awaited-add-task         `add_task` is awaited, but returns None
+BG303 late-binding-lambda      a lambda/closure task in a loop sees only the loop variable's last value
+BG304 task-signature-mismatch  the hand-off's arguments do not fit the task's signature
+BG305 dropped-create-task      `asyncio.create_task(...)` in an endpoint with the task dropped
 """
 
 from __future__ import annotations
 
-from typing import Iterator, Optional
+from typing import Iterator, List, Optional, Sequence, Set
 
 import libcst as cst
 
 from bglint import names
 from bglint.context import RuleContext
-from bglint.facts import FunctionFacts
-from bglint.handoffs import Mechanism, TaskSite
+from bglint.facts import FunctionFacts, ModuleFacts
+from bglint.handoffs import Mechanism, TaskArg, TaskSite, TaskTarget, iter_task_args
+from bglint.semantics import is_endpoint
 from bglint.model import Finding, Fix, Rule, Safety, Severity
 
 TASK_CALLED_NOT_PASSED = Rule(
@@ -182,3 +186,349 @@ def _drop_await(node: cst.Await, site: TaskSite, ctx: RuleContext) -> Optional[F
     start, _ = ctx.module.span(node)
     call_start, _ = ctx.module.span(site.call)
     return ctx.fix(Safety.SAFE, [ctx.delete_range(start, call_start)], "drop the `await`")
+
+
+LATE_BINDING_LAMBDA = Rule(
+    code="BG303",
+    name="late-binding-lambda",
+    severity=Severity.ERROR,
+    fix=Safety.SAFE,
+    summary="A lambda or closure task created in a loop captures the loop variable",
+    message="the task reads `{name}` when it runs, after the loop ended, so every task sees its last value; pass `{name}` as an argument",
+    why="""
+        Tasks run after the response, long after the loop that scheduled them finished. A lambda
+        or nested function looks its free variables up when it is *called*, so every task created
+        in the loop sees the loop variable's final value: ten e-mails to the same address.
+    """,
+    bad="""
+        from fastapi import BackgroundTasks, FastAPI
+
+        app = FastAPI()
+
+
+        def send_email(to: str) -> None:
+            print("sending to", to)
+
+
+        @app.post("/newsletter")
+        def newsletter(emails: list[str], tasks: BackgroundTasks):
+            for email in emails:
+                tasks.add_task(lambda: send_email(email))
+    """,
+    good="""
+        from fastapi import BackgroundTasks, FastAPI
+
+        app = FastAPI()
+
+
+        def send_email(to: str) -> None:
+            print("sending to", to)
+
+
+        @app.post("/newsletter")
+        def newsletter(emails: list[str], tasks: BackgroundTasks):
+            for email in emails:
+                tasks.add_task(send_email, email)
+    """,
+    fix_note="""
+        `add_task(lambda: f(x, k=y))` becomes `add_task(f, x, k=y)`, which evaluates the
+        arguments when the task is scheduled. Offered only for a lambda without parameters whose
+        body is one call with plain names, attributes or literals as arguments.
+    """,
+    references=("https://docs.python.org/3/faq/programming.html#why-do-lambdas-defined-in-a-loop-with-different-values-all-return-the-same-result",),
+)
+
+TASK_SIGNATURE_MISMATCH = Rule(
+    code="BG304",
+    name="task-signature-mismatch",
+    severity=Severity.ERROR,
+    summary="The arguments handed over do not fit the task's signature",
+    message="{problem}; the task fails with `TypeError` after the response, where only a log line shows it",
+    why="""
+        The hand-off stores the arguments without checking them. The call happens after the
+        response was sent (or in a queue worker), so a missing argument, an unknown keyword or one
+        positional too many raises `TypeError` where no client sees it, and the work is silently
+        not done.
+    """,
+    bad="""
+        from fastapi import BackgroundTasks, FastAPI
+
+        app = FastAPI()
+
+
+        def send_email(to: str, subject: str) -> None:
+            print("sending", subject, "to", to)
+
+
+        @app.post("/signup")
+        def signup(email: str, tasks: BackgroundTasks):
+            tasks.add_task(send_email, email, subjet="Welcome")
+    """,
+    good="""
+        from fastapi import BackgroundTasks, FastAPI
+
+        app = FastAPI()
+
+
+        def send_email(to: str, subject: str) -> None:
+            print("sending", subject, "to", to)
+
+
+        @app.post("/signup")
+        def signup(email: str, tasks: BackgroundTasks):
+            tasks.add_task(send_email, email, subject="Welcome")
+    """,
+    references=("https://www.starlette.io/background/",),
+)
+
+DROPPED_CREATE_TASK = Rule(
+    code="BG305",
+    name="dropped-create-task",
+    severity=Severity.WARNING,
+    summary="A task started with `asyncio.create_task` during a request is not kept anywhere",
+    message="the task from `{call}` is not kept: it can be garbage-collected before it finishes and its errors are lost; use `BackgroundTasks` or keep a reference",
+    why="""
+        The event loop keeps only a weak reference to tasks. A task whose result is dropped can be
+        garbage-collected mid-flight, and an exception in it is reported, if at all, as "Task
+        exception was never retrieved" long after the request. In an endpoint (or a helper it
+        calls), `BackgroundTasks` runs the work after the response and logs its errors; otherwise
+        keep the task in a set and discard it when done.
+    """,
+    bad="""
+        import asyncio
+
+        from fastapi import FastAPI
+
+        app = FastAPI()
+
+
+        async def refresh_cache(key: str) -> None:
+            print("refreshing", key)
+
+
+        @app.post("/items/{key}")
+        async def update(key: str):
+            asyncio.create_task(refresh_cache(key))
+    """,
+    good="""
+        from fastapi import BackgroundTasks, FastAPI
+
+        app = FastAPI()
+
+
+        async def refresh_cache(key: str) -> None:
+            print("refreshing", key)
+
+
+        @app.post("/items/{key}")
+        async def update(key: str, tasks: BackgroundTasks):
+            tasks.add_task(refresh_cache, key)
+    """,
+    references=("https://docs.python.org/3/library/asyncio-task.html#asyncio.create_task", "https://docs.astral.sh/ruff/rules/asyncio-dangling-task/"),
+)
+
+
+# -- BG303 ------------------------------------------------------------------------------------
+@LATE_BINDING_LAMBDA.on_site
+def check_late_binding_lambda(site: TaskSite, ctx: RuleContext) -> Iterator[Finding]:
+    if not site.mechanism.is_starlette or site.task_expr is None:
+        return
+    loop_vars = _enclosing_loop_targets(site.call, ctx.module)
+    if not loop_vars:
+        return
+    task = site.task_expr
+    if isinstance(task, cst.Lambda):
+        bound = {p.name.value for p in _lambda_params(task)}  # `lambda x=x: ...` binds it now
+        used = _names_in(task.body) - bound
+        captured = sorted(used & loop_vars)
+        if captured:
+            yield ctx.finding(LATE_BINDING_LAMBDA, task, fix=_lambda_fix(site, task, ctx), name=captured[0])
+        return
+    if isinstance(task, cst.Name) and site.function is not None:
+        nested = next((f for f in site.function.nested if f.name == task.value), None)
+        if nested is None or not _inside(nested.node, site.call, ctx.module):
+            return  # a closure defined outside the loop does not capture a fresh value either way
+        params = {p.name for p in nested.params}
+        captured = sorted((_names_in(nested.node.body) - params - set(nested.assignments)) & loop_vars)
+        if captured:
+            yield ctx.finding(LATE_BINDING_LAMBDA, task, name=captured[0])
+
+
+def _lambda_params(node: cst.Lambda) -> List[cst.Param]:
+    p = node.params
+    return [*p.posonly_params, *p.params, *p.kwonly_params]
+
+
+def _names_in(node: cst.CSTNode) -> Set[str]:
+    found: Set[str] = set()
+
+    class _Names(cst.CSTVisitor):
+        def visit_Name(self, n: cst.Name) -> None:
+            found.add(n.value)
+
+        def visit_Attribute(self, n: cst.Attribute) -> bool:
+            n.value.visit(self)
+            return False  # `obj.attr`: only `obj` is a name
+
+    node.visit(_Names())
+    return found
+
+
+def _loop_targets(node: cst.CSTNode) -> Set[str]:
+    if isinstance(node, cst.For):
+        return _names_in(node.target)
+    if isinstance(node, (cst.CompFor,)):
+        return _names_in(node.target)
+    return set()
+
+
+def _enclosing_loop_targets(node: cst.CSTNode, module: ModuleFacts) -> Set[str]:
+    """Loop variables of every loop (and comprehension) around ``node`` inside its function."""
+    out: Set[str] = set()
+    cur = module.parent(node)
+    while cur is not None and not isinstance(cur, (cst.FunctionDef, cst.Lambda, cst.Module)):
+        out |= _loop_targets(cur)
+        if isinstance(cur, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
+            comp = cur.for_in
+            while comp is not None:
+                out |= _loop_targets(comp)
+                comp = comp.inner_for_in
+        cur = module.parent(cur)
+    return out
+
+
+def _inside(inner: cst.CSTNode, node: cst.CSTNode, module: ModuleFacts) -> bool:
+    """Whether ``inner`` is in the body of the innermost loop around ``node``."""
+    loop = module.parent(node)
+    while loop is not None and not isinstance(loop, (cst.For, cst.While, cst.FunctionDef)):
+        loop = module.parent(loop)
+    if not isinstance(loop, (cst.For, cst.While)):
+        return False
+    cur = module.parent(inner)
+    while cur is not None:
+        if cur is loop:
+            return True
+        cur = module.parent(cur)
+    return False
+
+
+_PLAIN = (cst.Name, cst.Attribute, cst.SimpleString, cst.Integer, cst.Float)
+
+
+def _lambda_fix(site: TaskSite, task: cst.Lambda, ctx: RuleContext) -> Optional[Fix]:
+    body = task.body
+    if _lambda_params(task) or isinstance(task.params.star_arg, (cst.Param, cst.ParamStar)) or task.params.star_kwarg is not None:
+        return None
+    if not isinstance(body, cst.Call) or not isinstance(body.func, (cst.Name, cst.Attribute)) or body.lpar:
+        return None
+    if site.args or any(a.value is task and a.keyword is not None for a in site.call.args):
+        return None
+    for arg in body.args:
+        if (isinstance(arg.star, str) and arg.star) or not isinstance(arg.value, _PLAIN):
+            return None
+    if isinstance(body.func, cst.Attribute) and not isinstance(body.func.value, (cst.Name, cst.Attribute)):
+        return None
+    text = ", ".join([ctx.code_for(body.func), *(_arg_text(a, ctx) for a in body.args)])
+    return ctx.fix(Safety.SAFE, [ctx.replace(task, text)], "pass the function and its arguments instead of a lambda")
+
+
+# -- BG304 ------------------------------------------------------------------------------------
+_TRANSPARENT_DECORATORS = frozenset({"staticmethod"})
+
+
+@TASK_SIGNATURE_MISMATCH.on_site
+def check_task_signature_mismatch(site: TaskSite, ctx: RuleContext) -> Iterator[Finding]:
+    if site.mechanism is Mechanism.CREATE_TASK:
+        return  # a direct call: Python raises in the request itself, type checkers see it
+    target = ctx.target(site)
+    if target is None:
+        return
+    skip = _implicit_params(target, site)
+    if skip is None:
+        return  # a decorator we do not know may change the signature
+    params = target.function.params[skip:]
+    args = list(iter_task_args(site, target))
+    problem = _bind(params, args, target.function.name)
+    if problem is not None:
+        yield ctx.finding(TASK_SIGNATURE_MISMATCH, site.call, problem=problem)
+
+
+def _implicit_params(target: TaskTarget, site: TaskSite) -> Optional[int]:
+    """How many leading parameters the caller does not pass (self, a bound Celery task, arq's ctx)."""
+    fn = target.function
+    skip = 1 if target.bound else 0
+    for dec in fn.decorators:
+        expr = dec.decorator.func if isinstance(dec.decorator, cst.Call) else dec.decorator
+        name = expr.attr.value if isinstance(expr, cst.Attribute) else expr.value if isinstance(expr, cst.Name) else None
+        if name in _TRANSPARENT_DECORATORS:
+            skip = 0
+            continue
+        if site.is_queue and name in ("task", "shared_task", "actor"):
+            if isinstance(dec.decorator, cst.Call) and any(
+                a.keyword is not None and a.keyword.value == "bind" and isinstance(a.value, cst.Name) and a.value.value == "True"
+                for a in dec.decorator.args
+            ):
+                skip += 1  # `@app.task(bind=True)`: Celery passes the task itself first
+            continue
+        return None
+    if site.mechanism is Mechanism.ARQ_ENQUEUE_JOB:
+        skip += 1  # arq passes its worker context first
+    return skip
+
+
+def _bind(params: Sequence, args: Sequence[TaskArg], name: str) -> Optional[str]:
+    positional = [a for a in args if a.keyword is None and not a.star]
+    keywords = [a.keyword for a in args if a.keyword is not None]
+    star = any(a.star == "*" for a in args)
+    double_star = any(a.star == "**" for a in args)
+    by_position = [p for p in params if p.kind in ("positional_only", "positional")]
+    varargs = any(p.kind == "vararg" for p in params)
+    varkw = any(p.kind == "kwarg" for p in params)
+    if not star and len(positional) > len(by_position) and not varargs:
+        return f"`{name}()` takes {len(by_position)} positional argument{'s' if len(by_position) != 1 else ''} but {len(positional)} were given"
+    filled: Set[str] = {p.name for p in by_position[: len(positional)]}
+    by_keyword = {p.name: p for p in params if p.kind in ("positional", "keyword_only")}
+    positional_only = {p.name for p in params if p.kind == "positional_only"}
+    for kw in keywords:
+        if kw in filled and not star:
+            return f"`{name}()` got multiple values for argument `{kw}`"
+        if kw in by_keyword:
+            filled.add(kw)
+        elif not varkw:
+            if kw in positional_only:
+                return f"`{name}()` got positional-only argument `{kw}` passed as keyword"
+            return f"`{name}()` got an unexpected keyword argument `{kw}`"
+    if star or double_star:
+        return None  # the rest depends on values only known at run time
+    missing = [p.name for p in params if p.kind in ("positional_only", "positional", "keyword_only") and p.default is None and p.name not in filled]
+    if missing:
+        return f"`{name}()` is missing required argument `{missing[0]}`"
+    return None
+
+
+# -- BG305 ------------------------------------------------------------------------------------
+_SPAWNERS = frozenset({"asyncio.create_task", "asyncio.ensure_future"})
+
+
+@DROPPED_CREATE_TASK.on_module
+def check_dropped_create_task(module: ModuleFacts, ctx: RuleContext) -> Iterator[Finding]:
+    for call, fn in module.calls:
+        if fn is None or module.qualify(call.func, fn) not in _SPAWNERS:
+            continue
+        if not isinstance(module.parent(call), cst.Expr):
+            continue  # assigned, awaited, returned, passed on, kept in a set: someone holds it
+        if is_endpoint(fn, module) or _called_from_endpoint(fn, module):
+            yield ctx.finding(DROPPED_CREATE_TASK, call, call=f"{ctx.code_for(call.func)}(...)")
+
+
+def _called_from_endpoint(fn: FunctionFacts, module: ModuleFacts) -> bool:
+    """A helper of this module that an endpoint of this module calls by name (or as ``self.x``)."""
+    for other in module.all_functions:
+        if other is fn or not is_endpoint(other, module):
+            continue
+        for call in other.calls:
+            func = call.func
+            called = func.value if isinstance(func, cst.Name) else func.attr.value if isinstance(func, cst.Attribute) else None
+            if called == fn.name and (fn.class_name is None) == isinstance(func, cst.Name):
+                return True
+    return False
