@@ -48,6 +48,8 @@ class Tables:
     heavy_modules: FrozenSet[str]
     # callable -> type of what calling the object it builds returns (``sessionmaker(...)()`` is a Session)
     object_factories: Mapping[str, str] = field(default_factory=dict)
+    secret_placeholders: FrozenSet[str] = frozenset()
+    secret_min_length: int = 6
 
     def blocking_call(self, qualname: Optional[str]) -> Optional[BlockingCall]:
         if not qualname:
@@ -70,7 +72,19 @@ class Tables:
         return method in names or ("*" in names and not method.startswith("_"))
 
     def is_secret_name(self, name: str) -> bool:
-        return any(p.search(name) for p in self.secret_names)
+        """``SMTP_PASSWORD``, ``apiKey``, ``client-secret``: names are compared in snake_case."""
+        snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).replace("-", "_").lower()
+        return any(p.search(snake) for p in self.secret_names)
+
+    def token_shape(self, text: str) -> Optional[str]:
+        """The kind of well-known credential ``text`` contains, if any."""
+        for kind, pattern in self.token_shapes:
+            if pattern.search(text):
+                return kind
+        return None
+
+    def is_placeholder(self, text: str) -> bool:
+        return text.strip().lower() in self.secret_placeholders or len(text.strip()) < self.secret_min_length
 
 
 @lru_cache(maxsize=32)
@@ -102,6 +116,8 @@ def tables_for(settings: Settings) -> Tables:
         blocking_methods=methods,
         secret_names=tuple(re.compile(p, re.IGNORECASE) for p in [*secrets.get("names", []), *settings.secret_name_patterns]),  # type: ignore[misc]
         token_shapes=tuple((t["name"], re.compile(t["pattern"])) for t in secrets.get("tokens", [])),  # type: ignore[union-attr]
+        secret_placeholders=frozenset(str(p).lower() for p in secrets.get("placeholders", [])),  # type: ignore[union-attr]
+        secret_min_length=int(secrets.get("min_literal_length", 6)),  # type: ignore[call-overload]
         heavy_modules=frozenset(heavy.get("modules", [])) | frozenset(settings.heavy_modules),  # type: ignore[arg-type]
         object_factories=dict(blocking_data.get("factories", {})),  # type: ignore[arg-type]
     )
