@@ -172,8 +172,10 @@ class _Mutations(cst.CSTVisitor):
 
 @MODULE_STATE_IN_TASK.on_task
 def check_module_state_in_task(task: TaskTarget, ctx: RuleContext) -> Iterator[Finding]:
-    if all(site.is_queue for site in task.sites):
-        return  # a queue worker is its own process: the hand-off already crosses processes
+    if not any(site.mechanism.is_starlette for site in task.sites):
+        # queue workers are separate processes already, and coroutines started with
+        # `create_task` are mostly per-process service loops whose state is meant to be local
+        return
     visitor = _Mutations(task.function, task.module)
     task.function.node.visit(visitor)
     for name, node in visitor.found.items():
