@@ -29,9 +29,10 @@ TASK_CALLED_NOT_PASSED = Rule(
     message="`{callee}(...)` runs during the request; pass `{callee}` and its arguments to `{handoff}`",
     why="""
         `add_task` wants a callable and its arguments. Writing `add_task(send_email(to))` runs
-        `send_email` inside the request (delaying the response) and schedules its return value:
-        `None` for a plain function, which fails with `TypeError` after the response, or, for an
-        `async def` task, a coroutine that nobody ever awaits.
+        `send_email` inside the request (delaying the response) and hands over its return value:
+        `None` for a plain function, which fails with `TypeError: the first argument must be
+        callable` after the response, where only a log line shows it, or, for an `async def`
+        task, a coroutine that nobody ever awaits: the client sees success, the work never happens.
     """,
     bad="""
         from fastapi import BackgroundTasks, FastAPI
@@ -172,12 +173,27 @@ def check_awaited_add_task(site: TaskSite, ctx: RuleContext) -> Iterator[Finding
     parent = ctx.module.parent(site.call)
     if not isinstance(parent, cst.Await):
         return
-    if site.receiver_param is not None and site.receiver_param.background_tasks_class is not None:
-        cls, _ = site.receiver_param.background_tasks_class
-        method = cls.methods.get("add_task")
-        if method is not None and method.is_async:
-            return  # a subclass whose own `async def add_task` really is awaitable
+    if _own_instance_with_async_add_task(site, ctx):
+        return  # a subclass instance the code built itself, whose `async def add_task` is awaitable
     yield ctx.finding(AWAITED_ADD_TASK, parent, fix=_drop_await(parent, site, ctx))
+
+
+def _own_instance_with_async_add_task(site: TaskSite, ctx: RuleContext) -> bool:
+    # FastAPI injects a plain `BackgroundTasks()` even for a parameter annotated with a subclass
+    # (fastapi/dependencies/utils.py, `solve_dependencies`), so only a constructed instance counts.
+    receiver = site.receiver
+    if isinstance(receiver, cst.Name) and site.function is not None:
+        for scope in site.function.chain():
+            if receiver.value in scope.assignments:
+                receiver = scope.assignments[receiver.value][-1]
+                break
+    if not isinstance(receiver, cst.Call):
+        return False
+    sym = ctx.resolve(receiver.func, site.function)
+    if sym is None or sym.cls is None:
+        return False
+    method = sym.cls.methods.get("add_task")
+    return method is not None and method.is_async
 
 
 def _drop_await(node: cst.Await, site: TaskSite, ctx: RuleContext) -> Optional[Fix]:
