@@ -1,1 +1,324 @@
-"""BG1xx: request lifecycle (objects that die with the request)."""
+"""BG1xx: request lifecycle (objects that die with the request).
+
+BG101 session-passed-to-task  a resource from a yield dependency is closed before the task runs
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, List, Optional, Set, Tuple
+
+import libcst as cst
+
+from bglint.config import Settings
+from bglint.context import RuleContext
+from bglint.facts import FunctionFacts, ModuleFacts
+from bglint.handoffs import TaskSite, iter_task_args
+from bglint.model import Finding, Rule, Severity
+from bglint.semantics import Dependency, ParamInfo
+
+_MAX_ALIAS_DEPTH = 6
+
+SESSION_PASSED_TO_TASK = Rule(
+    code="BG101",
+    name="session-passed-to-task",
+    severity=Severity.ERROR,
+    summary="A session from a dependency with `yield` is handed to a background task",
+    message="`{name}` comes from yield dependency `{dep}` and is closed before the task runs; open a session inside the task",
+    why="""
+        The code after `yield` in a dependency closes what it yielded. When that exit code runs
+        before the background tasks, the task receives a closed session or connection: SQLAlchemy
+        quietly opens a new transaction on it from another thread, objects loaded through it are
+        detached, and the connection may never go back to the pool.
+
+        When the exit code runs depends on FastAPI: before 0.106 it ran after the background
+        tasks (the old, supported way to share a session); from 0.106 to 0.117 it ran before the
+        response was sent, so before every task; since 0.118 it runs after the response and its
+        tasks again, except for dependencies declared with `Depends(dep, scope="function")`
+        (0.121), whose exit code runs as soon as the endpoint returns. The rule follows
+        `target-fastapi` (or the project's pin): for a current FastAPI it fires for
+        `scope="function"` dependencies, for 0.106 to 0.117 for every dependency with `yield`.
+    """,
+    bad="""
+        from typing import Annotated
+
+        from fastapi import BackgroundTasks, Depends, FastAPI
+        from sqlalchemy import create_engine
+        from sqlalchemy.orm import Session, sessionmaker
+
+        engine = create_engine("sqlite://")
+        SessionLocal = sessionmaker(bind=engine)
+        app = FastAPI()
+        events: list = []
+
+
+        def get_db():
+            db = SessionLocal()
+            try:
+                yield db
+            finally:
+                events.append("session closed")
+                db.close()
+
+
+        def audit(db: Session, user_id: int) -> None:
+            events.append("task started")
+            db.close()
+
+
+        @app.post("/users/{user_id}/audit")
+        def trigger(user_id: int, tasks: BackgroundTasks, db: Annotated[Session, Depends(get_db, scope="function")]):
+            tasks.add_task(audit, db, user_id)
+    """,
+    good="""
+        from fastapi import BackgroundTasks, FastAPI
+        from sqlalchemy import create_engine
+        from sqlalchemy.orm import sessionmaker
+
+        engine = create_engine("sqlite://")
+        SessionLocal = sessionmaker(bind=engine)
+        app = FastAPI()
+        events: list = []
+
+
+        def audit(user_id: int) -> None:
+            events.append("task started")
+            with SessionLocal() as db:
+                events.append("session opened in task")
+            events.append("session closed")
+
+
+        @app.post("/users/{user_id}/audit")
+        def trigger(user_id: int, tasks: BackgroundTasks):
+            tasks.add_task(audit, user_id)
+    """,
+    options=("target-fastapi", "session-types"),
+    references=(
+        "https://fastapi.tiangolo.com/tutorial/dependencies/dependencies-with-yield/",
+        "https://fastapi.tiangolo.com/release-notes/#01060",
+        "https://fastapi.tiangolo.com/release-notes/#01180",
+    ),
+)
+
+
+# -- FastAPI versions ------------------------------------------------------------------------
+def exit_runs_before_tasks(settings: Settings, scope: Optional[str]) -> bool:
+    """Whether a yield dependency's exit code runs before the background tasks.
+
+    FastAPI release notes: before 0.106 it ran after the tasks; 0.106 moved it before the
+    response; 0.118 moved it after the response (and its tasks) again; 0.121 added
+    ``scope="function"``, which runs it when the endpoint returns (checked on FastAPI 0.165:
+    a default dependency closes after the task, a ``scope="function"`` one before it).
+    """
+    if not settings.fastapi_at_least(0, 106):
+        return False
+    if not settings.fastapi_at_least(0, 118):
+        return True
+    return scope == "function" and settings.fastapi_at_least(0, 121)
+
+
+def files_close_before_tasks(settings: Settings) -> bool:
+    """``UploadFile``s were closed with the dependencies before the response from 0.106 to 0.117."""
+    return settings.fastapi_at_least(0, 106) and not settings.fastapi_at_least(0, 118)
+
+
+# -- names used by what is handed over -------------------------------------------------------
+class _LoadedNames(cst.CSTVisitor):
+    """Names read in an expression or body (not attribute names, keywords or parameters)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: List[cst.Name] = []
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.found.append(node)
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        node.value.visit(self)
+        return False
+
+    def visit_Arg(self, node: cst.Arg) -> bool:
+        node.value.visit(self)
+        return False
+
+    def visit_Param(self, node: cst.Param) -> bool:
+        if node.default is not None:
+            node.default.visit(self)
+        return False
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        node.body.visit(self)
+        return False
+
+
+def loaded_names(node: cst.CSTNode) -> List[cst.Name]:
+    visitor = _LoadedNames()
+    node.visit(visitor)
+    return visitor.found
+
+
+def handed_names(site: TaskSite, ctx: RuleContext) -> Iterator[Tuple[cst.Name, cst.CSTNode]]:
+    """Each local name the task will see, with the node to report: arguments (partials
+    included), names a lambda handed over reads, and free names of a nested def handed over."""
+    fn = site.function
+    if fn is None:
+        return
+    for arg in iter_task_args(site, ctx.target(site)):
+        if isinstance(arg.value, cst.Name):
+            yield arg.value, arg.value
+    task = site.task_expr
+    if isinstance(task, cst.Lambda):
+        bound = set(_lambda_params(task))
+        for name in loaded_names(task.body):
+            if name.value not in bound:
+                yield name, task
+    elif isinstance(task, cst.Name):
+        nested = _nested_def(task.value, fn)
+        if nested is not None:
+            for name in loaded_names(nested.node.body):
+                if not any(scope.binds(name.value) for scope in _inner_scopes(nested, fn)):
+                    yield name, task
+
+
+def _lambda_params(node: cst.Lambda) -> List[str]:
+    p = node.params
+    out = [*p.posonly_params, *p.params, *p.kwonly_params]
+    if isinstance(p.star_arg, cst.Param):
+        out.append(p.star_arg)
+    if p.star_kwarg is not None:
+        out.append(p.star_kwarg)
+    return [q.name.value for q in out]
+
+
+def _nested_def(name: str, fn: FunctionFacts) -> Optional[FunctionFacts]:
+    for scope in fn.chain():
+        for nested in scope.nested:
+            if nested.name == name:
+                return nested
+        if scope.binds(name):
+            return None
+    return None
+
+
+def _inner_scopes(nested: FunctionFacts, outer: FunctionFacts) -> Iterator[FunctionFacts]:
+    """The nested def and every def between it and ``outer`` (their names are not ``outer``'s)."""
+    for scope in nested.chain():
+        if scope is outer:
+            return
+        yield scope
+
+
+# -- where a local comes from ----------------------------------------------------------------
+def local_value(name: str, fn: FunctionFacts) -> Tuple[Optional[cst.BaseExpression], Optional[FunctionFacts]]:
+    """The last value assigned to local ``name`` (looking outwards through closures)."""
+    for scope in fn.chain():
+        if scope.param(name) is not None:
+            return None, scope
+        values = scope.assignments.get(name)
+        if values:
+            return values[-1], scope
+    return None, None
+
+
+def _wrapped_names(value: cst.BaseExpression, fn: FunctionFacts, module: ModuleFacts) -> List[cst.Name]:
+    """``Repo(db)`` / ``Store(session=db)``: the names a wrapper object is built from."""
+    if not isinstance(value, cst.Call) or not isinstance(value.func, (cst.Name, cst.Attribute)):
+        return []
+    qual = module.qualify(value.func, fn) or ""
+    if qual.startswith("builtins."):
+        return []
+    return [a.value for a in value.args if isinstance(a.value, cst.Name)]
+
+
+def source_params(name: str, fn: FunctionFacts, module: ModuleFacts, _depth: int = 0) -> Iterator[Tuple[str, FunctionFacts]]:
+    """The parameters whose object ``name`` is, or wraps: through ``s = db`` and ``repo = Repo(db)``."""
+    if _depth > _MAX_ALIAS_DEPTH:
+        return
+    value, scope = local_value(name, fn)
+    if scope is None:
+        return
+    if value is None:
+        yield name, scope
+        return
+    if isinstance(value, cst.Name):
+        yield from source_params(value.value, scope, module, _depth + 1)
+        return
+    for inner in _wrapped_names(value, scope, module):
+        yield from source_params(inner.value, scope, module, _depth + 1)
+
+
+# -- dependencies ------------------------------------------------------------------------------
+def closing_dependency(dep: Dependency) -> bool:
+    """A dependency with ``yield`` that creates what it yields and closes it afterwards
+    (not one that yields a module-level singleton, settings object or plain data)."""
+    fn = dep.function
+    if fn is None or not fn.is_generator or dep.target is None:
+        return False
+    module = dep.target.module
+    return any(_yields_own_resource(y, fn, module) and _code_after(y, fn, module) for y in fn.yields)
+
+
+def _yields_own_resource(node: cst.Yield, fn: FunctionFacts, module: ModuleFacts) -> bool:
+    value = node.value
+    if isinstance(value, cst.Call):
+        return True
+    if isinstance(value, cst.Name):
+        values = fn.assignments.get(value.value)
+        return bool(values) and value.value not in fn.global_names
+    return False
+
+
+def _code_after(node: cst.Yield, fn: FunctionFacts, module: ModuleFacts) -> bool:
+    """The yield sits in a ``with``/``try`` block, or statements follow it: there is exit code."""
+    cur = module.parent(node)
+    while cur is not None and cur is not fn.node:
+        if isinstance(cur, (cst.With, cst.Try)):
+            return True
+        cur = module.parent(cur)
+    stmt = module.statement_of(node)
+    body = fn.node.body
+    if isinstance(body, cst.IndentedBlock) and stmt in body.body:
+        return body.body.index(stmt) < len(body.body) - 1  # type: ignore[arg-type]
+    return False
+
+
+def _dependency_name(dep: Dependency, ctx: RuleContext) -> str:
+    if dep.function is not None:
+        return dep.function.name
+    if dep.expr is not None:
+        return dep.module.code_for(dep.expr)
+    return "Depends()"
+
+
+def session_source(info: ParamInfo, site: TaskSite, ctx: RuleContext) -> Optional[str]:
+    """The name of the dependency that closes this parameter's value before the task, if one does."""
+    dep = info.dependency
+    queue = site.is_queue and ctx.settings.fastapi_at_least(0, 106)
+    scope = dep.scope if dep is not None else None
+    if not (queue or exit_runs_before_tasks(ctx.settings, scope)):
+        return None
+    if dep is not None and dep.function is not None:
+        return _dependency_name(dep, ctx) if closing_dependency(dep) else None
+    if info.type.types & ctx.tables.session_types:
+        # the dependency cannot be seen (or a helper's parameter): a session type still tells
+        return _dependency_name(dep, ctx) if dep is not None else "a request-scoped dependency"
+    return None
+
+
+@SESSION_PASSED_TO_TASK.on_site
+def check_session_passed_to_task(site: TaskSite, ctx: RuleContext) -> Iterator[Finding]:
+    fn = site.function
+    if fn is None:
+        return
+    reported: Set[int] = set()
+    for name, node in handed_names(site, ctx):
+        if id(node) in reported:
+            continue
+        for param, scope in source_params(name.value, fn, ctx.module):
+            info = ctx.params(scope).get(param)
+            if info is None:
+                continue
+            dep = session_source(info, site, ctx)
+            if dep is not None:
+                reported.add(id(node))
+                yield ctx.finding(SESSION_PASSED_TO_TASK, node, name=name.value, dep=dep)
+                break
