@@ -1,6 +1,7 @@
 """BG1xx: request lifecycle (objects that die with the request).
 
 BG101 session-passed-to-task  a resource from a yield dependency is closed before the task runs
+BG104 upload-passed-to-task   an `UploadFile` is closed before the task reads it
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import libcst as cst
 from bglint.config import Settings
 from bglint.context import RuleContext
 from bglint.facts import FunctionFacts, ModuleFacts
-from bglint.handoffs import TaskSite, iter_task_args
+from bglint import names
+from bglint.handoffs import Mechanism, TaskSite, iter_task_args
 from bglint.model import Finding, Rule, Severity
 from bglint.semantics import Dependency, ParamInfo
 
@@ -95,6 +97,69 @@ SESSION_PASSED_TO_TASK = Rule(
     references=(
         "https://fastapi.tiangolo.com/tutorial/dependencies/dependencies-with-yield/",
         "https://fastapi.tiangolo.com/release-notes/#01060",
+        "https://fastapi.tiangolo.com/release-notes/#01180",
+    ),
+)
+
+UPLOAD_PASSED_TO_TASK = Rule(
+    code="BG104",
+    name="upload-passed-to-task",
+    severity=Severity.ERROR,
+    summary="An `UploadFile` is handed to a task that outlives the request's files",
+    message="`{name}` is an `UploadFile` that is closed before the task reads it; pass `await {name}.read()` or a saved copy instead",
+    why="""
+        FastAPI closes the request's uploaded files when it is done with the request. A task
+        that reads an `UploadFile` afterwards fails with `ValueError: I/O operation on closed
+        file`.
+
+        A coroutine started with `asyncio.create_task` (or a job sent to a queue) outlives the
+        request on every version. For `add_task`/`BackgroundTask` it depends on FastAPI: from
+        0.106 to 0.117 the files were closed before the response and its tasks; before 0.106
+        and since 0.118 they are closed after the tasks, so the rule follows `target-fastapi`
+        (or the project's pin) for those.
+    """,
+    bad="""
+        import asyncio
+
+        from fastapi import FastAPI, UploadFile
+
+        app = FastAPI()
+        events: list = []
+
+
+        async def process(file: UploadFile) -> None:
+            await asyncio.sleep(0.05)
+            try:
+                events.append(await file.read())
+            except ValueError as exc:
+                events.append(str(exc))
+
+
+        @app.post("/upload")
+        async def upload(file: UploadFile):
+            asyncio.create_task(process(file))
+            return {"queued": file.filename}
+    """,
+    good="""
+        from fastapi import BackgroundTasks, FastAPI, UploadFile
+
+        app = FastAPI()
+        events: list = []
+
+
+        def process(filename: str, content: bytes) -> None:
+            events.append((filename, content))
+
+
+        @app.post("/upload")
+        async def upload(file: UploadFile, tasks: BackgroundTasks):
+            content = await file.read()
+            tasks.add_task(process, file.filename, content)
+            return {"queued": file.filename}
+    """,
+    options=("target-fastapi",),
+    references=(
+        "https://fastapi.tiangolo.com/tutorial/request-files/",
         "https://fastapi.tiangolo.com/release-notes/#01180",
     ),
 )
@@ -321,4 +386,22 @@ def check_session_passed_to_task(site: TaskSite, ctx: RuleContext) -> Iterator[F
             if dep is not None:
                 reported.add(id(node))
                 yield ctx.finding(SESSION_PASSED_TO_TASK, node, name=name.value, dep=dep)
+                break
+
+
+@UPLOAD_PASSED_TO_TASK.on_site
+def check_upload_passed_to_task(site: TaskSite, ctx: RuleContext) -> Iterator[Finding]:
+    fn = site.function
+    outlives_request = site.mechanism is Mechanism.CREATE_TASK or site.is_queue
+    if fn is None or not (outlives_request or files_close_before_tasks(ctx.settings)):
+        return
+    reported: Set[int] = set()
+    for name, node in handed_names(site, ctx):
+        if id(node) in reported:
+            continue
+        for param, scope in source_params(name.value, fn, ctx.module):
+            info = ctx.params(scope).get(param)
+            if info is not None and info.is_type(names.UPLOAD_FILE):
+                reported.add(id(node))
+                yield ctx.finding(UPLOAD_PASSED_TO_TASK, node, name=name.value)
                 break
