@@ -1,6 +1,7 @@
 """BG1xx: request lifecycle (objects that die with the request).
 
 BG101 session-passed-to-task  a resource from a yield dependency is closed before the task runs
+BG103 request-passed-to-task  the task reads the body of a request (or uses a WebSocket) that is over
 BG104 upload-passed-to-task   an `UploadFile` is closed before the task reads it
 """
 
@@ -14,7 +15,7 @@ from bglint.config import Settings
 from bglint.context import RuleContext
 from bglint.facts import FunctionFacts, ModuleFacts
 from bglint import names
-from bglint.handoffs import Mechanism, TaskSite, iter_task_args
+from bglint.handoffs import Mechanism, TaskArg, TaskSite, TaskTarget, iter_task_args
 from bglint.model import Finding, Rule, Severity
 from bglint.semantics import Dependency, ParamInfo
 
@@ -99,6 +100,58 @@ SESSION_PASSED_TO_TASK = Rule(
         "https://fastapi.tiangolo.com/release-notes/#01060",
         "https://fastapi.tiangolo.com/release-notes/#01180",
     ),
+)
+
+REQUEST_PASSED_TO_TASK = Rule(
+    code="BG103",
+    name="request-passed-to-task",
+    severity=Severity.ERROR,
+    summary="A task reads the body of a request, or uses a WebSocket, after the request is over",
+    message="the task reads `{use}` after the request is over; read what the task needs in the endpoint and pass that",
+    why="""
+        Background tasks run after the response is sent. By then the server answers the
+        request's `receive` with `http.disconnect` (uvicorn does so once the response is
+        complete), so a body that was not read yet raises `ClientDisconnect` in the task, and a
+        WebSocket whose endpoint returned is closed. Headers, URL, method, query parameters and
+        client address are plain data on the request and stay valid, so reading those is fine.
+    """,
+    bad="""
+        from fastapi import BackgroundTasks, FastAPI, Request
+
+        app = FastAPI()
+        events: list = []
+
+
+        async def audit(request: Request) -> None:
+            try:
+                events.append(await request.json())
+            except Exception as exc:
+                events.append(type(exc).__name__)
+
+
+        @app.post("/webhook")
+        async def webhook(request: Request, tasks: BackgroundTasks):
+            tasks.add_task(audit, request)
+            return {"accepted": True}
+    """,
+    good="""
+        from fastapi import BackgroundTasks, FastAPI, Request
+
+        app = FastAPI()
+        events: list = []
+
+
+        async def audit(payload: dict) -> None:
+            events.append(payload)
+
+
+        @app.post("/webhook")
+        async def webhook(request: Request, tasks: BackgroundTasks):
+            payload = await request.json()
+            tasks.add_task(audit, payload)
+            return {"accepted": True}
+    """,
+    references=("https://www.starlette.io/requests/", "https://asgi.readthedocs.io/en/latest/specs/www.html"),
 )
 
 UPLOAD_PASSED_TO_TASK = Rule(
@@ -405,3 +458,88 @@ def check_upload_passed_to_task(site: TaskSite, ctx: RuleContext) -> Iterator[Fi
                 reported.add(id(node))
                 yield ctx.finding(UPLOAD_PASSED_TO_TASK, node, name=name.value)
                 break
+
+
+# Starlette ``Request`` methods that read from ``receive``; ``WebSocket`` methods that talk to the client.
+_BODY_METHODS = frozenset({"body", "json", "form", "stream"})
+_WEBSOCKET_PREFIXES = ("send", "receive", "iter_")
+_WEBSOCKET_METHODS = frozenset({"accept", "close"})
+
+
+def target_param(site: TaskSite, target: TaskTarget, arg: TaskArg) -> Optional[str]:
+    """The parameter of the target that receives ``arg`` (None for ``*args``/``**kwargs``)."""
+    if arg.star:
+        return None
+    if arg.keyword is not None:
+        return arg.keyword
+    params = [p for p in target.function.params if p.kind in ("positional_only", "positional")]
+    if target.bound and params:
+        params = params[1:]
+    index = 0
+    for other in iter_task_args(site, target):
+        if other.star == "*":
+            return None
+        if other is arg:
+            return params[index].name if index < len(params) else None
+        if other.keyword is None and not other.star:
+            index += 1
+    return None
+
+
+def request_use(fn: FunctionFacts, name: str, websocket: bool) -> Optional[cst.Call]:
+    """A call in ``fn`` that reads the body of request ``name`` or talks over WebSocket ``name``."""
+    for call in fn.calls:
+        func = call.func
+        if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == name):
+            continue
+        method = func.attr.value
+        if method in _BODY_METHODS:
+            return call
+        if websocket and (method in _WEBSOCKET_METHODS or method.startswith(_WEBSOCKET_PREFIXES)):
+            return call
+    return None
+
+
+def _request_kind(name: str, fn: FunctionFacts, ctx: RuleContext) -> Optional[bool]:
+    """None when ``name`` is not a request; else whether it is a WebSocket."""
+    for param, scope in source_params(name, fn, ctx.module):
+        info = ctx.params(scope).get(param)
+        if info is None or not isinstance(local_value(name, fn)[0], (type(None), cst.Name)):
+            continue
+        if info.is_type(names.WEBSOCKET):
+            return True
+        if info.is_type(names.REQUEST):
+            return False
+    return None
+
+
+@REQUEST_PASSED_TO_TASK.on_site
+def check_request_passed_to_task(site: TaskSite, ctx: RuleContext) -> Iterator[Finding]:
+    fn = site.function
+    target = ctx.target(site)
+    if fn is None or target is None:
+        return  # what an unseen task does with the request is unknown
+    for arg in iter_task_args(site, target):
+        if not isinstance(arg.value, cst.Name):
+            continue
+        websocket = _request_kind(arg.value.value, fn, ctx)
+        if websocket is None:
+            continue
+        param = target_param(site, target, arg)
+        use = request_use(target.function, param, websocket) if param else None
+        if use is not None:
+            yield ctx.finding(REQUEST_PASSED_TO_TASK, arg.value, use=target.module.code_for(use.func) + "()")
+    if isinstance(site.task_expr, cst.Name) and target.function.parent is fn:
+        yield from _closure_uses(site, target, fn, ctx)
+
+
+def _closure_uses(site: TaskSite, target: TaskTarget, fn: FunctionFacts, ctx: RuleContext) -> Iterator[Finding]:
+    """A nested def handed over that reads the enclosing endpoint's request."""
+    for p in fn.params:
+        if target.function.binds(p.name):
+            continue
+        websocket = _request_kind(p.name, fn, ctx)
+        use = request_use(target.function, p.name, websocket) if websocket is not None else None
+        if use is not None:
+            yield ctx.finding(REQUEST_PASSED_TO_TASK, site.task_expr, use=ctx.code_for(use.func) + "()")  # type: ignore[arg-type]
+            return
