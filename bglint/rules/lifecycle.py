@@ -3,6 +3,7 @@
 BG101 session-passed-to-task  a resource from a yield dependency is closed before the task runs
 BG103 request-passed-to-task  the task reads the body of a request (or uses a WebSocket) that is over
 BG104 upload-passed-to-task   an `UploadFile` is closed before the task reads it
+BG106 response-background-drops-tasks  a response's own `background=` replaces the injected tasks
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from bglint.context import RuleContext
 from bglint.facts import FunctionFacts, ModuleFacts
 from bglint import names
 from bglint.handoffs import Mechanism, TaskArg, TaskSite, TaskTarget, iter_task_args
-from bglint.model import Finding, Rule, Severity
+from bglint.model import Edit, Finding, Fix, Rule, Safety, Severity
 from bglint.semantics import Dependency, ParamInfo
 
 _MAX_ALIAS_DEPTH = 6
@@ -215,6 +216,72 @@ UPLOAD_PASSED_TO_TASK = Rule(
         "https://fastapi.tiangolo.com/tutorial/request-files/",
         "https://fastapi.tiangolo.com/release-notes/#01180",
     ),
+)
+
+RESPONSE_BACKGROUND_DROPS_TASKS = Rule(
+    code="BG106",
+    name="response-background-drops-tasks",
+    severity=Severity.ERROR,
+    fix=Safety.SAFE,
+    summary="A returned response's own `background=` drops the tasks added to the injected `BackgroundTasks`",
+    message="this `background=` replaces the tasks added to `{tasks}`, which never run; add this task to `{tasks}` instead",
+    why="""
+        FastAPI attaches the injected `BackgroundTasks` to the response only when the response
+        has no background of its own (`if response.background is None`). A response returned
+        with `background=...` keeps its own task, and everything added with
+        `{tasks}.add_task(...)` is silently dropped.
+    """,
+    bad="""
+        from fastapi import BackgroundTasks, FastAPI
+        from fastapi.responses import JSONResponse
+        from starlette.background import BackgroundTask
+
+        app = FastAPI()
+        events: list = []
+
+
+        def send_receipt(order_id: int) -> None:
+            events.append(("receipt", order_id))
+
+
+        def update_stock(order_id: int) -> None:
+            events.append(("stock", order_id))
+
+
+        @app.post("/orders/{order_id}")
+        def place_order(order_id: int, tasks: BackgroundTasks):
+            tasks.add_task(send_receipt, order_id)
+            return JSONResponse({"id": order_id}, background=BackgroundTask(update_stock, order_id))
+    """,
+    good="""
+        from fastapi import BackgroundTasks, FastAPI
+        from fastapi.responses import JSONResponse
+
+        app = FastAPI()
+        events: list = []
+
+
+        def send_receipt(order_id: int) -> None:
+            events.append(("receipt", order_id))
+
+
+        def update_stock(order_id: int) -> None:
+            events.append(("stock", order_id))
+
+
+        @app.post("/orders/{order_id}")
+        def place_order(order_id: int, tasks: BackgroundTasks):
+            tasks.add_task(send_receipt, order_id)
+            tasks.add_task(update_stock, order_id)
+            return JSONResponse({"id": order_id})
+    """,
+    fix_note="""
+        When the value is a direct `BackgroundTask(f, *args)` call and the response is built
+        in a simple `return` statement, removes the `background=` argument and adds
+        `tasks.add_task(f, *args)` on the line before the `return`. Both tasks then run, the
+        response's task last, as the injected tasks would have.
+    """,
+    references=("https://fastapi.tiangolo.com/advanced/response-directly/", "https://www.starlette.io/background/"),
 )
 
 
@@ -543,3 +610,81 @@ def _closure_uses(site: TaskSite, target: TaskTarget, fn: FunctionFacts, ctx: Ru
         if use is not None:
             yield ctx.finding(REQUEST_PASSED_TO_TASK, site.task_expr, use=ctx.code_for(use.func) + "()")  # type: ignore[arg-type]
             return
+
+
+@RESPONSE_BACKGROUND_DROPS_TASKS.on_module
+def check_response_background(module: ModuleFacts, ctx: RuleContext) -> Iterator[Finding]:
+    injected: dict = {}
+    for site in ctx.sites:
+        if site.mechanism is Mechanism.ADD_TASK and site.receiver_param is not None and site.receiver_param.is_background_tasks:
+            owner = _param_owner(site.receiver_param.param.node, site.function)
+            if owner is not None:
+                injected.setdefault(id(owner), (owner, site.receiver_param.name))
+    for fn, tasks in injected.values():
+        for ret in fn.returns:
+            if module.function_at(_def_of(ret, module)) is not fn:
+                continue
+            call = _returned_response(ret, fn, ctx)
+            if call is None:
+                continue
+            arg = next((a for a in call.args if a.keyword is not None and a.keyword.value == "background"), None)
+            if arg is None or (isinstance(arg.value, cst.Name) and arg.value.value == tasks):
+                continue  # `background=tasks` hands over the injected tasks themselves
+            if isinstance(arg.value, cst.Name) and arg.value.value == "None":
+                continue
+            fix = _move_to_injected(ret, call, arg, fn, tasks, ctx) if ret.value is call else None
+            yield ctx.finding(RESPONSE_BACKGROUND_DROPS_TASKS, arg, fix=fix, tasks=tasks)
+
+
+def _param_owner(node: cst.Param, fn: Optional[FunctionFacts]) -> Optional[FunctionFacts]:
+    for scope in fn.chain() if fn is not None else ():
+        if any(p.node is node for p in scope.params):
+            return scope
+    return None
+
+
+def _def_of(node: cst.CSTNode, module: ModuleFacts) -> cst.CSTNode:
+    cur = module.parent(node)
+    while cur is not None and not isinstance(cur, cst.FunctionDef):
+        cur = module.parent(cur)
+    return cur if cur is not None else node
+
+
+def _returned_response(ret: cst.Return, fn: FunctionFacts, ctx: RuleContext) -> Optional[cst.Call]:
+    value = ret.value
+    if isinstance(value, cst.Name):
+        value, _ = local_value(value.value, fn)
+    if isinstance(value, cst.Call) and names.is_response_class(ctx.qualify(value.func, fn)):
+        return value
+    return None
+
+
+def _move_to_injected(ret: cst.Return, call: cst.Call, arg: cst.Arg, fn: FunctionFacts, tasks: str, ctx: RuleContext) -> Optional[Fix]:
+    task = arg.value
+    if not (isinstance(task, cst.Call) and ctx.qualify(task.func, fn) == names.BACKGROUND_TASK and task.args):
+        return None
+    line = ctx.module.statement_of(ret)
+    if not isinstance(line, cst.SimpleStatementLine) or len(line.body) != 1:
+        return None
+    start, _ = ctx.module.span(line)
+    indent_start = ctx.module.source.rfind("\n", 0, start) + 1
+    indent = ctx.module.source[indent_start:start]
+    if indent.strip():
+        return None
+    first, last = ctx.module.span(task.args[0])[0], ctx.module.span(task.args[-1])[1]
+    added = f"{tasks}.add_task({ctx.module.source[first:last]})\n{indent}"
+    return ctx.fix(
+        Safety.SAFE,
+        [Edit(start, start, added), _drop_arg(call, arg, ctx)],
+        f"add the response's task to `{tasks}`",
+    )
+
+
+def _drop_arg(call: cst.Call, arg: cst.Arg, ctx: RuleContext) -> Edit:
+    args = list(call.args)
+    i = next(k for k, a in enumerate(args) if a is arg)
+    if len(args) == 1:
+        return ctx.replace(call, ctx.code_for(call.func) + "()")
+    if i > 0:
+        return Edit(ctx.module.span(args[i - 1])[1], ctx.module.span(arg)[1], "")
+    return Edit(ctx.module.span(arg)[0], ctx.module.span(args[1])[0], "")
