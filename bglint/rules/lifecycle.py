@@ -4,6 +4,7 @@ BG101 session-passed-to-task  a resource from a yield dependency is closed befor
 BG103 request-passed-to-task  the task reads the body of a request (or uses a WebSocket) that is over
 BG104 upload-passed-to-task   an `UploadFile` is closed before the task reads it
 BG106 response-background-drops-tasks  a response's own `background=` replaces the injected tasks
+BG107 tasks-never-attached    tasks added to a `BackgroundTasks` FastAPI never sees
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from bglint.config import Settings
 from bglint.context import RuleContext
 from bglint.facts import FunctionFacts, ModuleFacts
 from bglint import names
-from bglint.handoffs import Mechanism, TaskArg, TaskSite, TaskTarget, iter_task_args
+from bglint.handoffs import Mechanism, Origin, TaskArg, TaskSite, TaskTarget, iter_task_args
 from bglint.model import Edit, Finding, Fix, Rule, Safety, Severity
-from bglint.semantics import Dependency, ParamInfo
+from bglint.semantics import Dependency, ParamInfo, is_endpoint
 
 _MAX_ALIAS_DEPTH = 6
 
@@ -282,6 +283,59 @@ RESPONSE_BACKGROUND_DROPS_TASKS = Rule(
         response's task last, as the injected tasks would have.
     """,
     references=("https://fastapi.tiangolo.com/advanced/response-directly/", "https://www.starlette.io/background/"),
+)
+
+TASKS_NEVER_ATTACHED = Rule(
+    code="BG107",
+    name="tasks-never-attached",
+    severity=Severity.ERROR,
+    summary="Tasks are added to a `BackgroundTasks` that is never attached to a response",
+    message="`{name}` is never attached to a response, so its tasks never run; take `BackgroundTasks` as an endpoint parameter",
+    why="""
+        FastAPI runs only the `BackgroundTasks` it injected itself (a parameter annotated with
+        the type) or one passed as `background=` to the response that is returned. An object
+        built with `BackgroundTasks()` / `BackgroundTask(...)` in the endpoint, returned by a
+        helper, or obtained through `Depends(factory)` on a parameter not annotated with the
+        type is just a list: the tasks added to it are dropped without an error.
+    """,
+    bad="""
+        from fastapi import BackgroundTasks, FastAPI
+
+        app = FastAPI()
+        events: list = []
+
+
+        def send_welcome(email: str) -> None:
+            events.append(email)
+
+
+        @app.post("/signup")
+        def signup(email: str):
+            tasks = BackgroundTasks()
+            tasks.add_task(send_welcome, email)
+            return {"ok": True}
+    """,
+    good="""
+        from fastapi import BackgroundTasks, FastAPI
+
+        app = FastAPI()
+        events: list = []
+
+
+        def send_welcome(email: str) -> None:
+            events.append(email)
+
+
+        @app.post("/signup")
+        def signup(email: str, tasks: BackgroundTasks):
+            tasks.add_task(send_welcome, email)
+            return {"ok": True}
+    """,
+    fix_note="""
+        None: whether to inject the parameter or attach the object to a response depends on
+        the endpoint's signature and its other callers.
+    """,
+    references=("https://fastapi.tiangolo.com/tutorial/background-tasks/",),
 )
 
 
@@ -688,3 +742,78 @@ def _drop_arg(call: cst.Call, arg: cst.Arg, ctx: RuleContext) -> Edit:
     if i > 0:
         return Edit(ctx.module.span(args[i - 1])[1], ctx.module.span(arg)[1], "")
     return Edit(ctx.module.span(arg)[0], ctx.module.span(args[1])[0], "")
+
+
+_DETACHED = (Origin.CONSTRUCTED, Origin.FACTORY, Origin.DEPENDENCY)
+
+
+@TASKS_NEVER_ATTACHED.on_module
+def check_tasks_never_attached(module: ModuleFacts, ctx: RuleContext) -> Iterator[Finding]:
+    seen: Set[Tuple[int, str]] = set()
+    for site in ctx.sites:
+        fn = site.function
+        if fn is None or not is_endpoint(fn, module):
+            continue
+        if site.mechanism is Mechanism.ADD_TASK and site.origin in _DETACHED and isinstance(site.receiver, cst.Name):
+            name = site.receiver.value
+            if (id(fn), name) in seen or _escapes(name, fn, module) or _hands_back_injected(name, fn, site, ctx):
+                continue
+            seen.add((id(fn), name))
+            yield ctx.finding(TASKS_NEVER_ATTACHED, site.call, name=name)
+        elif site.mechanism is Mechanism.ADD_TASK and site.origin is Origin.CONSTRUCTED and isinstance(site.receiver, cst.Call):
+            yield ctx.finding(TASKS_NEVER_ATTACHED, site.call, name=ctx.code_for(site.receiver))
+        elif site.mechanism is Mechanism.BACKGROUND_TASK:
+            name = _unused_task(site, fn, module)
+            if name is not None:
+                yield ctx.finding(TASKS_NEVER_ATTACHED, site.call, name=name)
+
+
+def _uses(name: str, fn: FunctionFacts) -> List[cst.Name]:
+    return [n for n in loaded_names(fn.node.body) if n.value == name]
+
+
+def _escapes(name: str, fn: FunctionFacts, module: ModuleFacts) -> bool:
+    """Whether the object leaves the function in any way other than having tasks added:
+    returned, passed to a call (``background=``, an exception, a helper), stored, yielded."""
+    for use in _uses(name, fn):
+        parent = module.parent(use)
+        if isinstance(parent, cst.AssignTarget) or (isinstance(parent, cst.AnnAssign) and parent.target is use):
+            continue
+        if isinstance(parent, cst.WithItem) or (isinstance(parent, cst.AsName) and parent.name is use):
+            continue
+        if isinstance(parent, cst.Attribute) and parent.value is use and parent.attr.value == "add_task":
+            grand = module.parent(parent)
+            if isinstance(grand, cst.Call) and grand.func is parent:
+                continue
+        return True
+    return False
+
+
+def _hands_back_injected(name: str, fn: FunctionFacts, site: TaskSite, ctx: RuleContext) -> bool:
+    """A factory or dependency that returns the ``BackgroundTasks`` FastAPI injected into it."""
+    if site.origin is Origin.CONSTRUCTED:
+        return False
+    info = ctx.param_for(name, fn)
+    if site.origin is Origin.DEPENDENCY:
+        dep = info.dependency if info is not None else None
+        maker = dep.function if dep is not None else None
+    else:
+        value, scope = local_value(name, fn)
+        sym = ctx.resolve(value.func, scope) if isinstance(value, cst.Call) else None
+        maker = sym.function if sym is not None else None
+    if maker is None:
+        return True  # nothing to look at: do not guess
+    handed = [r.value for r in maker.returns] + [y.value for y in maker.yields]
+    return any(isinstance(v, cst.Name) and maker.param(v.value) is not None for v in handed)
+
+
+def _unused_task(site: TaskSite, fn: FunctionFacts, module: ModuleFacts) -> Optional[str]:
+    """``BackgroundTask(f)`` as a bare statement, or assigned to a local never used again."""
+    parent = module.parent(site.call)
+    if isinstance(parent, cst.Expr):
+        return module.code_for(site.call.func) + "(...)"
+    if isinstance(parent, cst.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0].target, cst.Name):
+        name = parent.targets[0].target.value
+        if len(fn.assignments.get(name, [])) == 1 and not _escapes(name, fn, module):
+            return name
+    return None
