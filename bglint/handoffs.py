@@ -380,3 +380,43 @@ def iter_task_args(site: TaskSite, target: Optional[TaskTarget] = None) -> Itera
     elif isinstance(site.task_expr, cst.Call) and site.module.qualify(site.task_expr.func, site.function) == names.FUNCTOOLS_PARTIAL:
         yield from _call_args(site.task_expr.args[1:])
     yield from site.args
+
+
+def awaited_in_request(site: TaskSite) -> bool:
+    """A ``create_task`` whose task the same function awaits (directly, or through ``asyncio.wait``
+    / ``gather`` of the variable holding it): it does not outlive the request."""
+    if site.mechanism is not Mechanism.CREATE_TASK or site.function is None:
+        return False
+    module, fn = site.module, site.function
+    node: cst.CSTNode = site.call
+    while isinstance(module.parent(node), (cst.Element, cst.List, cst.Tuple, cst.StarredElement)):
+        node = module.parent(node)  # type: ignore[assignment]
+    if isinstance(module.parent(node), cst.Await):
+        return True
+    holding = {n for n, values in fn.assignments.items() if any(v is node for v in values)}
+    return bool(holding) and _awaits_any(fn.node.body, holding)
+
+
+class _AwaitedNames(cst.CSTVisitor):
+    """Collects every name used inside an ``await`` expression."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.depth = 0
+        self.names: set = set()
+
+    def visit_Await(self, node: cst.Await) -> None:
+        self.depth += 1
+
+    def leave_Await(self, original_node: cst.Await) -> None:
+        self.depth -= 1
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if self.depth:
+            self.names.add(node.value)
+
+
+def _awaits_any(body: cst.CSTNode, names_: set) -> bool:
+    visitor = _AwaitedNames()
+    body.visit(visitor)
+    return bool(visitor.names & names_)

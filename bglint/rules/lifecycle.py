@@ -17,7 +17,7 @@ from bglint.config import Settings
 from bglint.context import RuleContext
 from bglint.facts import FunctionFacts, ModuleFacts
 from bglint import names
-from bglint.handoffs import Mechanism, Origin, TaskArg, TaskSite, TaskTarget, iter_task_args
+from bglint.handoffs import Mechanism, Origin, TaskArg, TaskSite, TaskTarget, awaited_in_request, iter_task_args
 from bglint.model import Edit, Finding, Fix, Rule, Safety, Severity
 from bglint.semantics import Dependency, ParamInfo, is_endpoint
 
@@ -566,7 +566,7 @@ def check_session_passed_to_task(site: TaskSite, ctx: RuleContext) -> Iterator[F
 @UPLOAD_PASSED_TO_TASK.on_site
 def check_upload_passed_to_task(site: TaskSite, ctx: RuleContext) -> Iterator[Finding]:
     fn = site.function
-    outlives_request = site.mechanism is Mechanism.CREATE_TASK or site.is_queue
+    outlives_request = (site.mechanism is Mechanism.CREATE_TASK and not awaited_in_request(site)) or site.is_queue
     if fn is None or not (outlives_request or files_close_before_tasks(ctx.settings)):
         return
     reported: Set[int] = set()
@@ -640,6 +640,8 @@ def check_request_passed_to_task(site: TaskSite, ctx: RuleContext) -> Iterator[F
     target = ctx.target(site)
     if fn is None or target is None:
         return  # what an unseen task does with the request is unknown
+    if awaited_in_request(site):
+        return  # the endpoint waits for the task: the request (or WebSocket) is still open
     for arg in iter_task_args(site, target):
         if not isinstance(arg.value, cst.Name):
             continue
