@@ -396,8 +396,11 @@ def check_hardcoded_credential_in_task(task: TaskTarget, ctx: RuleContext) -> It
     for call in fn.calls:
         for arg in call.args:
             if arg.keyword is None:
-                continue
-            what = _literal_secret(arg.value, arg.keyword.value, ctx)
+                text = _literal_text(arg.value)
+                shape = ctx.tables.token_shape(text) if text is not None else None
+                what = f"a hard-coded {shape}" if shape is not None else None
+            else:
+                what = _literal_secret(arg.value, arg.keyword.value, ctx)
             if what is not None and id(arg.value) not in seen:
                 seen.add(id(arg.value))
                 yield ctx.finding(HARDCODED_CREDENTIAL_IN_TASK, arg.value, what=what, task=fn.name)
