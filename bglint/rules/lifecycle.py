@@ -5,6 +5,7 @@ BG103 request-passed-to-task  the task reads the body of a request (or uses a We
 BG104 upload-passed-to-task   an `UploadFile` is closed before the task reads it
 BG106 response-background-drops-tasks  a response's own `background=` replaces the injected tasks
 BG107 tasks-never-attached    tasks added to a `BackgroundTasks` FastAPI never sees
+BG108 raise-after-add-task    the endpoint raises after adding tasks: the error response drops them
 """
 
 from __future__ import annotations
@@ -336,6 +337,58 @@ TASKS_NEVER_ATTACHED = Rule(
         the endpoint's signature and its other callers.
     """,
     references=("https://fastapi.tiangolo.com/tutorial/background-tasks/",),
+)
+
+RAISE_AFTER_ADD_TASK = Rule(
+    code="BG108",
+    name="raise-after-add-task",
+    severity=Severity.ERROR,
+    summary="The endpoint raises after adding background tasks, which the error response drops",
+    message="raising here drops the tasks already added to `{tasks}`; add them after the checks that can raise, or return the error response instead",
+    why="""
+        FastAPI attaches the injected `BackgroundTasks` to the response the endpoint returns.
+        When the endpoint raises instead (`raise HTTPException(...)` or any other exception),
+        the response comes from an exception handler and the tasks added before the `raise`
+        never run, without any error.
+    """,
+    bad="""
+        from fastapi import BackgroundTasks, FastAPI, HTTPException
+
+        app = FastAPI()
+        events: list = []
+
+
+        def log_attempt(user: str) -> None:
+            events.append(("attempt", user))
+
+
+        @app.post("/login")
+        def login(user: str, password: str, tasks: BackgroundTasks):
+            tasks.add_task(log_attempt, user)
+            if password != "secret":
+                raise HTTPException(status_code=401, detail="bad credentials")
+            return {"ok": True}
+    """,
+    good="""
+        from fastapi import BackgroundTasks, FastAPI
+        from fastapi.responses import JSONResponse
+
+        app = FastAPI()
+        events: list = []
+
+
+        def log_attempt(user: str) -> None:
+            events.append(("attempt", user))
+
+
+        @app.post("/login")
+        def login(user: str, password: str, tasks: BackgroundTasks):
+            tasks.add_task(log_attempt, user)
+            if password != "secret":
+                return JSONResponse({"detail": "bad credentials"}, status_code=401)
+            return {"ok": True}
+    """,
+    references=("https://fastapi.tiangolo.com/tutorial/handling-errors/", "https://fastapi.tiangolo.com/tutorial/background-tasks/"),
 )
 
 
@@ -817,3 +870,72 @@ def _unused_task(site: TaskSite, fn: FunctionFacts, module: ModuleFacts) -> Opti
         if len(fn.assignments.get(name, [])) == 1 and not _escapes(name, fn, module):
             return name
     return None
+
+
+@RAISE_AFTER_ADD_TASK.on_module
+def check_raise_after_add_task(module: ModuleFacts, ctx: RuleContext) -> Iterator[Finding]:
+    first: dict = {}
+    for site in ctx.sites:
+        fn = site.function
+        if site.mechanism is not Mechanism.ADD_TASK or site.origin is not Origin.INJECTED or fn is None:
+            continue
+        if site.receiver_param is None or fn.param(site.receiver_param.name) is None or not is_endpoint(fn, module):
+            continue  # only the endpoint's own parameter, added in the endpoint itself
+        first.setdefault(id(fn), []).append(site)
+    for sites in first.values():
+        fn = sites[0].function
+        assert fn is not None
+        for node in fn.raises:
+            site = next((s for s in sites if module.is_after(node, s.call) and _reaches(s.call, node, fn, module)), None)
+            if site is not None and not _caught_here(node, fn, module):
+                yield ctx.finding(RAISE_AFTER_ADD_TASK, node, tasks=site.receiver_param.name)  # type: ignore[union-attr]
+
+
+def _path(node: cst.CSTNode, fn: FunctionFacts, module: ModuleFacts) -> List[cst.CSTNode]:
+    """``node``'s ancestors up to the function's body, innermost first."""
+    out: List[cst.CSTNode] = []
+    cur: Optional[cst.CSTNode] = node
+    while cur is not None and cur is not fn.node:
+        out.append(cur)
+        cur = module.parent(cur)
+    return out
+
+
+def _reaches(call: cst.Call, raise_node: cst.Raise, fn: FunctionFacts, module: ModuleFacts) -> bool:
+    """Whether control can go from the ``add_task`` call on to the ``raise``: not in exclusive
+    branches (``if``/``else``, two ``except`` clauses), not after a ``return`` that ends the
+    ``add_task``'s block."""
+    a, r = _path(call, fn, module), _path(raise_node, fn, module)
+    common = {id(n) for n in r}
+    lca_index = next((i for i, n in enumerate(a) if id(n) in common), None)
+    if lca_index is None or lca_index == 0:
+        return False
+    lca = a[lca_index]
+    child_a = a[lca_index - 1]
+    child_r = r[[id(n) for n in r].index(id(lca)) - 1]
+    if isinstance(lca, (cst.If, cst.Else)) and child_a is not child_r:
+        return False
+    if isinstance(lca, cst.Try) and isinstance(child_a, cst.ExceptHandler) and isinstance(child_r, cst.ExceptHandler):
+        return False
+    for block, stmt in zip(a[1 : lca_index + 1], a[:lca_index]):
+        if isinstance(block, (cst.IndentedBlock, cst.Module)) and stmt in block.body:
+            rest = block.body[list(block.body).index(stmt) + 1 :]
+            if block is lca:
+                rest = rest[: list(rest).index(child_r)] if child_r in rest else rest
+            if any(_ends_flow(s) for s in rest):
+                return False
+    return True
+
+
+def _ends_flow(stmt: cst.CSTNode) -> bool:
+    return isinstance(stmt, cst.SimpleStatementLine) and any(isinstance(s, (cst.Return, cst.Continue, cst.Break)) for s in stmt.body)
+
+
+def _caught_here(node: cst.Raise, fn: FunctionFacts, module: ModuleFacts) -> bool:
+    """A ``raise`` inside the body of a ``try`` with handlers may be caught in the function."""
+    child: cst.CSTNode = node
+    for parent in _path(node, fn, module)[1:]:
+        if isinstance(parent, cst.Try) and parent.handlers and child is parent.body:
+            return True
+        child = parent
+    return False
