@@ -1,6 +1,7 @@
 """BG1xx: request lifecycle (objects that die with the request).
 
 BG101 session-passed-to-task  a resource from a yield dependency is closed before the task runs
+BG102 orm-instance-passed-to-task  an ORM object loaded through a closing session is read in the task
 BG103 request-passed-to-task  the task reads the body of a request (or uses a WebSocket) that is over
 BG104 upload-passed-to-task   an `UploadFile` is closed before the task reads it
 BG106 response-background-drops-tasks  a response's own `background=` replaces the injected tasks
@@ -103,6 +104,115 @@ SESSION_PASSED_TO_TASK = Rule(
         "https://fastapi.tiangolo.com/release-notes/#01060",
         "https://fastapi.tiangolo.com/release-notes/#01180",
     ),
+)
+
+ORM_INSTANCE_PASSED_TO_TASK = Rule(
+    code="BG102",
+    name="orm-instance-passed-to-task",
+    severity=Severity.ERROR,
+    summary="An ORM object loaded through a request-scoped session is read in a background task",
+    message="`{name}` was loaded through `{session}`, which is closed before the task reads it; pass its primary key and load it in the task",
+    why="""
+        Objects loaded through a session belong to it. When the dependency that made the
+        session commits and closes it before the task runs, the object is detached and (after
+        the commit) expired: reading `{name}.email` in the task raises
+        `DetachedInstanceError`, and lazy relationships cannot load. Passing the primary key, a
+        Pydantic snapshot (`Model.model_validate(obj)`) or an `expunge()`d object is fine.
+
+        Like BG101 this follows `target-fastapi`: it fires when the session's dependency exits
+        before the tasks (FastAPI 0.106 to 0.117, or `Depends(..., scope="function")`).
+    """,
+    bad="""
+        from typing import Annotated
+
+        from fastapi import BackgroundTasks, Depends, FastAPI
+        from sqlalchemy import String, create_engine
+        from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+        from sqlalchemy.pool import StaticPool
+
+        engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
+        SessionLocal = sessionmaker(bind=engine)
+        app = FastAPI()
+        events: list = []
+
+
+        class Base(DeclarativeBase):
+            pass
+
+
+        class User(Base):
+            __tablename__ = "users"
+            id: Mapped[int] = mapped_column(primary_key=True)
+            email: Mapped[str] = mapped_column(String(100))
+
+
+        def get_db():
+            db = SessionLocal()
+            try:
+                yield db
+                db.commit()
+            finally:
+                db.close()
+
+
+        def send_welcome(user: User) -> None:
+            try:
+                events.append(user.email)
+            except Exception as exc:
+                events.append(type(exc).__name__)
+
+
+        @app.post("/users/{user_id}/welcome")
+        def welcome(user_id: int, tasks: BackgroundTasks, db: Annotated[Session, Depends(get_db, scope="function")]):
+            user = db.get(User, user_id)
+            tasks.add_task(send_welcome, user)
+    """,
+    good="""
+        from typing import Annotated
+
+        from fastapi import BackgroundTasks, Depends, FastAPI
+        from sqlalchemy import String, create_engine
+        from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+        from sqlalchemy.pool import StaticPool
+
+        engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
+        SessionLocal = sessionmaker(bind=engine)
+        app = FastAPI()
+        events: list = []
+
+
+        class Base(DeclarativeBase):
+            pass
+
+
+        class User(Base):
+            __tablename__ = "users"
+            id: Mapped[int] = mapped_column(primary_key=True)
+            email: Mapped[str] = mapped_column(String(100))
+
+
+        def get_db():
+            db = SessionLocal()
+            try:
+                yield db
+                db.commit()
+            finally:
+                db.close()
+
+
+        def send_welcome(user_id: int) -> None:
+            with SessionLocal() as db:
+                user = db.get(User, user_id)
+                events.append(user.email)
+
+
+        @app.post("/users/{user_id}/welcome")
+        def welcome(user_id: int, tasks: BackgroundTasks, db: Annotated[Session, Depends(get_db, scope="function")]):
+            user = db.get(User, user_id)
+            tasks.add_task(send_welcome, user.id)
+    """,
+    options=("target-fastapi", "session-types"),
+    references=("https://docs.sqlalchemy.org/en/20/errors.html#error-bhk3",),
 )
 
 REQUEST_PASSED_TO_TASK = Rule(
@@ -511,17 +621,17 @@ def local_value(name: str, fn: FunctionFacts) -> Tuple[Optional[cst.BaseExpressi
     return None, None
 
 
-def _wrapped_names(value: cst.BaseExpression, fn: FunctionFacts, module: ModuleFacts) -> List[cst.Name]:
-    """``Repo(db)`` / ``Store(session=db)``: the names a wrapper object is built from."""
+def _wrapped_names(value: cst.BaseExpression, fn: FunctionFacts, ctx: RuleContext) -> List[cst.Name]:
+    """``Repo(db)`` / ``Store(session=db)``: the names an object of a project class is built from."""
     if not isinstance(value, cst.Call) or not isinstance(value.func, (cst.Name, cst.Attribute)):
         return []
-    qual = module.qualify(value.func, fn) or ""
-    if qual.startswith("builtins."):
-        return []
+    sym = ctx.resolve(value.func, fn)
+    if sym is None or sym.cls is None:
+        return []  # a function may well return plain data computed from the session
     return [a.value for a in value.args if isinstance(a.value, cst.Name)]
 
 
-def source_params(name: str, fn: FunctionFacts, module: ModuleFacts, _depth: int = 0) -> Iterator[Tuple[str, FunctionFacts]]:
+def source_params(name: str, fn: FunctionFacts, ctx: RuleContext, _depth: int = 0) -> Iterator[Tuple[str, FunctionFacts]]:
     """The parameters whose object ``name`` is, or wraps: through ``s = db`` and ``repo = Repo(db)``."""
     if _depth > _MAX_ALIAS_DEPTH:
         return
@@ -532,10 +642,10 @@ def source_params(name: str, fn: FunctionFacts, module: ModuleFacts, _depth: int
         yield name, scope
         return
     if isinstance(value, cst.Name):
-        yield from source_params(value.value, scope, module, _depth + 1)
+        yield from source_params(value.value, scope, ctx, _depth + 1)
         return
-    for inner in _wrapped_names(value, scope, module):
-        yield from source_params(inner.value, scope, module, _depth + 1)
+    for inner in _wrapped_names(value, scope, ctx):
+        yield from source_params(inner.value, scope, ctx, _depth + 1)
 
 
 # -- dependencies ------------------------------------------------------------------------------
@@ -605,7 +715,7 @@ def check_session_passed_to_task(site: TaskSite, ctx: RuleContext) -> Iterator[F
     for name, node in handed_names(site, ctx):
         if id(node) in reported:
             continue
-        for param, scope in source_params(name.value, fn, ctx.module):
+        for param, scope in source_params(name.value, fn, ctx):
             info = ctx.params(scope).get(param)
             if info is None:
                 continue
@@ -626,7 +736,7 @@ def check_upload_passed_to_task(site: TaskSite, ctx: RuleContext) -> Iterator[Fi
     for name, node in handed_names(site, ctx):
         if id(node) in reported:
             continue
-        for param, scope in source_params(name.value, fn, ctx.module):
+        for param, scope in source_params(name.value, fn, ctx):
             info = ctx.params(scope).get(param)
             if info is not None and info.is_type(names.UPLOAD_FILE):
                 reported.add(id(node))
@@ -676,7 +786,7 @@ def request_use(fn: FunctionFacts, name: str, websocket: bool) -> Optional[cst.C
 
 def _request_kind(name: str, fn: FunctionFacts, ctx: RuleContext) -> Optional[bool]:
     """None when ``name`` is not a request; else whether it is a WebSocket."""
-    for param, scope in source_params(name, fn, ctx.module):
+    for param, scope in source_params(name, fn, ctx):
         info = ctx.params(scope).get(param)
         if info is None or not isinstance(local_value(name, fn)[0], (type(None), cst.Name)):
             continue
@@ -939,3 +1049,84 @@ def _caught_here(node: cst.Raise, fn: FunctionFacts, module: ModuleFacts) -> boo
             return True
         child = parent
     return False
+
+
+# Session methods that start a query, and the calls that end one with ORM objects.
+_QUERY_STARTS = frozenset({"get", "get_one", "query", "execute", "scalars", "scalar"})
+_QUERY_ENDS = frozenset({"get", "get_one", "first", "one", "one_or_none", "all", "scalar", "scalar_one", "scalar_one_or_none"})
+
+
+def query_session(value: Optional[cst.BaseExpression]) -> Optional[cst.Name]:
+    """``db`` in ``db.get(...)``, ``db.query(...).filter(...).first()``,
+    ``(await db.execute(...)).scalar_one()``, ``db.scalars(...).all()``..."""
+    value = _strip_await(value)
+    if not (isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and value.func.attr.value in _QUERY_ENDS):
+        return None
+    cur: Optional[cst.BaseExpression] = value
+    while isinstance(cur, cst.Call) and isinstance(cur.func, cst.Attribute):
+        base = _strip_await(cur.func.value)
+        if isinstance(base, cst.Name):
+            return base if cur.func.attr.value in _QUERY_STARTS else None
+        cur = base
+    return None
+
+
+def _strip_await(value: Optional[cst.BaseExpression]) -> Optional[cst.BaseExpression]:
+    while isinstance(value, cst.Await):
+        value = value.expression
+    return value
+
+
+class _AttributeReads(cst.CSTVisitor):
+    """Whether a function body reads an attribute of ``name`` (or of what a ``for`` over it yields)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.names = {name}
+        self.found: Optional[cst.Attribute] = None
+
+    def visit_For(self, node: cst.For) -> None:
+        if isinstance(node.iter, cst.Name) and node.iter.value in self.names and isinstance(node.target, cst.Name):
+            self.names.add(node.target.value)
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        if self.found is None and isinstance(node.value, cst.Name) and node.value.value in self.names:
+            self.found = node
+
+
+def reads_attributes(fn: FunctionFacts, name: str) -> bool:
+    visitor = _AttributeReads(name)
+    fn.node.body.visit(visitor)
+    return visitor.found is not None
+
+
+def _expunged(obj: str, session: str, fn: FunctionFacts) -> bool:
+    for call in fn.calls:
+        func = call.func
+        if isinstance(func, cst.Attribute) and func.attr.value in ("expunge", "expunge_all") and isinstance(func.value, cst.Name) and func.value.value == session:
+            if func.attr.value == "expunge_all" or any(isinstance(a.value, cst.Name) and a.value.value == obj for a in call.args):
+                return True
+    return False
+
+
+@ORM_INSTANCE_PASSED_TO_TASK.on_site
+def check_orm_instance_passed_to_task(site: TaskSite, ctx: RuleContext) -> Iterator[Finding]:
+    fn = site.function
+    target = ctx.target(site)
+    if fn is None or target is None:
+        return  # what an unseen task reads is unknown
+    for arg in iter_task_args(site, target):
+        if not isinstance(arg.value, cst.Name):
+            continue
+        value, scope = local_value(arg.value.value, fn)
+        session = query_session(value)
+        if session is None or scope is None or _expunged(arg.value.value, session.value, scope):
+            continue
+        param = target_param(site, target, arg)
+        if param is None or not reads_attributes(target.function, param):
+            continue
+        for source, owner in source_params(session.value, scope, ctx):
+            info = ctx.params(owner).get(source)
+            if info is not None and session_source(info, site, ctx) is not None:
+                yield ctx.finding(ORM_INSTANCE_PASSED_TO_TASK, arg.value, name=arg.value.value, session=session.value)
+                break
