@@ -4,6 +4,7 @@ BG101 session-passed-to-task  a resource from a yield dependency is closed befor
 BG102 orm-instance-passed-to-task  an ORM object loaded through a closing session is read in the task
 BG103 request-passed-to-task  the task reads the body of a request (or uses a WebSocket) that is over
 BG104 upload-passed-to-task   an `UploadFile` is closed before the task reads it
+BG105 add-task-after-yield    a dependency adds a task after its `yield`, when the tasks have already run
 BG106 response-background-drops-tasks  a response's own `background=` replaces the injected tasks
 BG107 tasks-never-attached    tasks added to a `BackgroundTasks` FastAPI never sees
 BG108 raise-after-add-task    the endpoint raises after adding tasks: the error response drops them
@@ -327,6 +328,67 @@ UPLOAD_PASSED_TO_TASK = Rule(
     references=(
         "https://fastapi.tiangolo.com/tutorial/request-files/",
         "https://fastapi.tiangolo.com/release-notes/#01180",
+    ),
+)
+
+ADD_TASK_AFTER_YIELD = Rule(
+    code="BG105",
+    name="add-task-after-yield",
+    severity=Severity.ERROR,
+    summary="A dependency adds a background task after its `yield`, too late for it to run",
+    message="a task added after `yield` comes too late to run; add it to `{tasks}` before `yield`",
+    why="""
+        The code after `yield` in a dependency runs once the response is done. Before FastAPI
+        0.106 and again since 0.118 that is after the response's background tasks already ran,
+        so a task added there is silently dropped (checked on FastAPI 0.165). From 0.106 to
+        0.117, and for `Depends(dep, scope="function")` since 0.121, the exit code ran before
+        the response was sent and such a task did run: the rule stays silent for those targets
+        and for dependencies declared with `scope="function"` in the same module.
+    """,
+    bad="""
+        from fastapi import BackgroundTasks, Depends, FastAPI
+
+        app = FastAPI()
+        events: list = []
+
+
+        def audit(action: str) -> None:
+            events.append(action)
+
+
+        def audited(tasks: BackgroundTasks):
+            yield "user-1"
+            tasks.add_task(audit, "request finished")
+
+
+        @app.get("/profile")
+        def profile(user: str = Depends(audited)):
+            return {"user": user}
+    """,
+    good="""
+        from fastapi import BackgroundTasks, Depends, FastAPI
+
+        app = FastAPI()
+        events: list = []
+
+
+        def audit(action: str) -> None:
+            events.append(action)
+
+
+        def audited(tasks: BackgroundTasks):
+            tasks.add_task(audit, "request finished")
+            yield "user-1"
+
+
+        @app.get("/profile")
+        def profile(user: str = Depends(audited)):
+            return {"user": user}
+    """,
+    options=("target-fastapi",),
+    references=(
+        "https://github.com/fastapi/fastapi/discussions/6871",
+        "https://fastapi.tiangolo.com/tutorial/dependencies/dependencies-with-yield/",
     ),
 )
 
@@ -1130,3 +1192,33 @@ def check_orm_instance_passed_to_task(site: TaskSite, ctx: RuleContext) -> Itera
             if info is not None and session_source(info, site, ctx) is not None:
                 yield ctx.finding(ORM_INSTANCE_PASSED_TO_TASK, arg.value, name=arg.value.value, session=session.value)
                 break
+
+
+@ADD_TASK_AFTER_YIELD.on_module
+def check_add_task_after_yield(module: ModuleFacts, ctx: RuleContext) -> Iterator[Finding]:
+    if files_close_before_tasks(ctx.settings):
+        return  # FastAPI 0.106 to 0.117 ran the exit code before sending the response: the task ran
+    for site in ctx.sites:
+        fn = site.function
+        if site.mechanism is not Mechanism.ADD_TASK or site.origin is not Origin.INJECTED or fn is None:
+            continue
+        if not fn.is_generator or site.receiver_param is None or fn.param(site.receiver_param.name) is None:
+            continue
+        if not any(module.is_after(site.call, y) for y in fn.yields):
+            continue
+        if _function_scoped_here(fn, module, ctx):
+            continue  # `scope="function"` exits before the response is sent: the task still runs
+        yield ctx.finding(ADD_TASK_AFTER_YIELD, site.call, tasks=site.receiver_param.name)
+
+
+def _function_scoped_here(dep: FunctionFacts, module: ModuleFacts, ctx: RuleContext) -> bool:
+    for call, where in module.calls:
+        if ctx.qualify(call.func, where) not in names.DEPENDS or not call.args:
+            continue
+        scoped = any(a.keyword is not None and a.keyword.value == "scope" for a in call.args)
+        first = call.args[0].value
+        if scoped and isinstance(first, cst.Name):
+            sym = ctx.resolve(first, where)
+            if sym is not None and sym.function is dep:
+                return True
+    return False
