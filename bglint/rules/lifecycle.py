@@ -900,9 +900,7 @@ def check_response_background(module: ModuleFacts, ctx: RuleContext) -> Iterator
             if owner is not None:
                 injected.setdefault(id(owner), (owner, site.receiver_param.name))
     for fn, tasks in injected.values():
-        for ret in fn.returns:
-            if module.function_at(_def_of(ret, module)) is not fn:
-                continue
+        for ret in fn.returns:  # the function's own returns (not those of nested defs)
             call = _returned_response(ret, fn, ctx)
             if call is None:
                 continue
@@ -920,13 +918,6 @@ def _param_owner(node: cst.Param, fn: Optional[FunctionFacts]) -> Optional[Funct
         if any(p.node is node for p in scope.params):
             return scope
     return None
-
-
-def _def_of(node: cst.CSTNode, module: ModuleFacts) -> cst.CSTNode:
-    cur = module.parent(node)
-    while cur is not None and not isinstance(cur, cst.FunctionDef):
-        cur = module.parent(cur)
-    return cur if cur is not None else node
 
 
 def _returned_response(ret: cst.Return, fn: FunctionFacts, ctx: RuleContext) -> Optional[cst.Call]:
