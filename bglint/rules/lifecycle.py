@@ -1,10 +1,13 @@
 """BG1xx: request lifecycle (objects that die with the request).
 
 BG101 session-passed-to-task  a resource from a yield dependency is closed before the task runs
+BG102 orm-instance-passed-to-task  an ORM object loaded through a closing session is read in the task
 BG103 request-passed-to-task  the task reads the body of a request (or uses a WebSocket) that is over
 BG104 upload-passed-to-task   an `UploadFile` is closed before the task reads it
+BG105 add-task-after-yield    a dependency adds a task after its `yield`, when the tasks have already run
 BG106 response-background-drops-tasks  a response's own `background=` replaces the injected tasks
 BG107 tasks-never-attached    tasks added to a `BackgroundTasks` FastAPI never sees
+BG108 raise-after-add-task    the endpoint raises after adding tasks: the error response drops them
 """
 
 from __future__ import annotations
@@ -102,6 +105,115 @@ SESSION_PASSED_TO_TASK = Rule(
         "https://fastapi.tiangolo.com/release-notes/#01060",
         "https://fastapi.tiangolo.com/release-notes/#01180",
     ),
+)
+
+ORM_INSTANCE_PASSED_TO_TASK = Rule(
+    code="BG102",
+    name="orm-instance-passed-to-task",
+    severity=Severity.ERROR,
+    summary="An ORM object loaded through a request-scoped session is read in a background task",
+    message="`{name}` was loaded through `{session}`, which is closed before the task reads it; pass its primary key and load it in the task",
+    why="""
+        Objects loaded through a session belong to it. When the dependency that made the
+        session commits and closes it before the task runs, the object is detached and (after
+        the commit) expired: reading `{name}.email` in the task raises
+        `DetachedInstanceError`, and lazy relationships cannot load. Passing the primary key, a
+        Pydantic snapshot (`Model.model_validate(obj)`) or an `expunge()`d object is fine.
+
+        Like BG101 this follows `target-fastapi`: it fires when the session's dependency exits
+        before the tasks (FastAPI 0.106 to 0.117, or `Depends(..., scope="function")`).
+    """,
+    bad="""
+        from typing import Annotated
+
+        from fastapi import BackgroundTasks, Depends, FastAPI
+        from sqlalchemy import String, create_engine
+        from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+        from sqlalchemy.pool import StaticPool
+
+        engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
+        SessionLocal = sessionmaker(bind=engine)
+        app = FastAPI()
+        events: list = []
+
+
+        class Base(DeclarativeBase):
+            pass
+
+
+        class User(Base):
+            __tablename__ = "users"
+            id: Mapped[int] = mapped_column(primary_key=True)
+            email: Mapped[str] = mapped_column(String(100))
+
+
+        def get_db():
+            db = SessionLocal()
+            try:
+                yield db
+                db.commit()
+            finally:
+                db.close()
+
+
+        def send_welcome(user: User) -> None:
+            try:
+                events.append(user.email)
+            except Exception as exc:
+                events.append(type(exc).__name__)
+
+
+        @app.post("/users/{user_id}/welcome")
+        def welcome(user_id: int, tasks: BackgroundTasks, db: Annotated[Session, Depends(get_db, scope="function")]):
+            user = db.get(User, user_id)
+            tasks.add_task(send_welcome, user)
+    """,
+    good="""
+        from typing import Annotated
+
+        from fastapi import BackgroundTasks, Depends, FastAPI
+        from sqlalchemy import String, create_engine
+        from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+        from sqlalchemy.pool import StaticPool
+
+        engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
+        SessionLocal = sessionmaker(bind=engine)
+        app = FastAPI()
+        events: list = []
+
+
+        class Base(DeclarativeBase):
+            pass
+
+
+        class User(Base):
+            __tablename__ = "users"
+            id: Mapped[int] = mapped_column(primary_key=True)
+            email: Mapped[str] = mapped_column(String(100))
+
+
+        def get_db():
+            db = SessionLocal()
+            try:
+                yield db
+                db.commit()
+            finally:
+                db.close()
+
+
+        def send_welcome(user_id: int) -> None:
+            with SessionLocal() as db:
+                user = db.get(User, user_id)
+                events.append(user.email)
+
+
+        @app.post("/users/{user_id}/welcome")
+        def welcome(user_id: int, tasks: BackgroundTasks, db: Annotated[Session, Depends(get_db, scope="function")]):
+            user = db.get(User, user_id)
+            tasks.add_task(send_welcome, user.id)
+    """,
+    options=("target-fastapi", "session-types"),
+    references=("https://docs.sqlalchemy.org/en/20/errors.html#error-bhk3",),
 )
 
 REQUEST_PASSED_TO_TASK = Rule(
@@ -216,6 +328,67 @@ UPLOAD_PASSED_TO_TASK = Rule(
     references=(
         "https://fastapi.tiangolo.com/tutorial/request-files/",
         "https://fastapi.tiangolo.com/release-notes/#01180",
+    ),
+)
+
+ADD_TASK_AFTER_YIELD = Rule(
+    code="BG105",
+    name="add-task-after-yield",
+    severity=Severity.ERROR,
+    summary="A dependency adds a background task after its `yield`, too late for it to run",
+    message="a task added after `yield` comes too late to run; add it to `{tasks}` before `yield`",
+    why="""
+        The code after `yield` in a dependency runs once the response is done. Before FastAPI
+        0.106 and again since 0.118 that is after the response's background tasks already ran,
+        so a task added there is silently dropped (checked on FastAPI 0.165). From 0.106 to
+        0.117, and for `Depends(dep, scope="function")` since 0.121, the exit code ran before
+        the response was sent and such a task did run: the rule stays silent for those targets
+        and for dependencies declared with `scope="function"` in the same module.
+    """,
+    bad="""
+        from fastapi import BackgroundTasks, Depends, FastAPI
+
+        app = FastAPI()
+        events: list = []
+
+
+        def audit(action: str) -> None:
+            events.append(action)
+
+
+        def audited(tasks: BackgroundTasks):
+            yield "user-1"
+            tasks.add_task(audit, "request finished")
+
+
+        @app.get("/profile")
+        def profile(user: str = Depends(audited)):
+            return {"user": user}
+    """,
+    good="""
+        from fastapi import BackgroundTasks, Depends, FastAPI
+
+        app = FastAPI()
+        events: list = []
+
+
+        def audit(action: str) -> None:
+            events.append(action)
+
+
+        def audited(tasks: BackgroundTasks):
+            tasks.add_task(audit, "request finished")
+            yield "user-1"
+
+
+        @app.get("/profile")
+        def profile(user: str = Depends(audited)):
+            return {"user": user}
+    """,
+    options=("target-fastapi",),
+    references=(
+        "https://github.com/fastapi/fastapi/discussions/6871",
+        "https://fastapi.tiangolo.com/tutorial/dependencies/dependencies-with-yield/",
     ),
 )
 
@@ -338,6 +511,58 @@ TASKS_NEVER_ATTACHED = Rule(
     references=("https://fastapi.tiangolo.com/tutorial/background-tasks/",),
 )
 
+RAISE_AFTER_ADD_TASK = Rule(
+    code="BG108",
+    name="raise-after-add-task",
+    severity=Severity.ERROR,
+    summary="The endpoint raises after adding background tasks, which the error response drops",
+    message="raising here drops the tasks already added to `{tasks}`; add them after the checks that can raise, or return the error response instead",
+    why="""
+        FastAPI attaches the injected `BackgroundTasks` to the response the endpoint returns.
+        When the endpoint raises instead (`raise HTTPException(...)` or any other exception),
+        the response comes from an exception handler and the tasks added before the `raise`
+        never run, without any error.
+    """,
+    bad="""
+        from fastapi import BackgroundTasks, FastAPI, HTTPException
+
+        app = FastAPI()
+        events: list = []
+
+
+        def log_attempt(user: str) -> None:
+            events.append(("attempt", user))
+
+
+        @app.post("/login")
+        def login(user: str, password: str, tasks: BackgroundTasks):
+            tasks.add_task(log_attempt, user)
+            if password != "secret":
+                raise HTTPException(status_code=401, detail="bad credentials")
+            return {"ok": True}
+    """,
+    good="""
+        from fastapi import BackgroundTasks, FastAPI
+        from fastapi.responses import JSONResponse
+
+        app = FastAPI()
+        events: list = []
+
+
+        def log_attempt(user: str) -> None:
+            events.append(("attempt", user))
+
+
+        @app.post("/login")
+        def login(user: str, password: str, tasks: BackgroundTasks):
+            tasks.add_task(log_attempt, user)
+            if password != "secret":
+                return JSONResponse({"detail": "bad credentials"}, status_code=401)
+            return {"ok": True}
+    """,
+    references=("https://fastapi.tiangolo.com/tutorial/handling-errors/", "https://fastapi.tiangolo.com/tutorial/background-tasks/"),
+)
+
 
 # -- FastAPI versions ------------------------------------------------------------------------
 def exit_runs_before_tasks(settings: Settings, scope: Optional[str]) -> bool:
@@ -458,17 +683,17 @@ def local_value(name: str, fn: FunctionFacts) -> Tuple[Optional[cst.BaseExpressi
     return None, None
 
 
-def _wrapped_names(value: cst.BaseExpression, fn: FunctionFacts, module: ModuleFacts) -> List[cst.Name]:
-    """``Repo(db)`` / ``Store(session=db)``: the names a wrapper object is built from."""
+def _wrapped_names(value: cst.BaseExpression, fn: FunctionFacts, ctx: RuleContext) -> List[cst.Name]:
+    """``Repo(db)`` / ``Store(session=db)``: the names an object of a project class is built from."""
     if not isinstance(value, cst.Call) or not isinstance(value.func, (cst.Name, cst.Attribute)):
         return []
-    qual = module.qualify(value.func, fn) or ""
-    if qual.startswith("builtins."):
-        return []
+    sym = ctx.resolve(value.func, fn)
+    if sym is None or sym.cls is None:
+        return []  # a function may well return plain data computed from the session
     return [a.value for a in value.args if isinstance(a.value, cst.Name)]
 
 
-def source_params(name: str, fn: FunctionFacts, module: ModuleFacts, _depth: int = 0) -> Iterator[Tuple[str, FunctionFacts]]:
+def source_params(name: str, fn: FunctionFacts, ctx: RuleContext, _depth: int = 0) -> Iterator[Tuple[str, FunctionFacts]]:
     """The parameters whose object ``name`` is, or wraps: through ``s = db`` and ``repo = Repo(db)``."""
     if _depth > _MAX_ALIAS_DEPTH:
         return
@@ -479,10 +704,10 @@ def source_params(name: str, fn: FunctionFacts, module: ModuleFacts, _depth: int
         yield name, scope
         return
     if isinstance(value, cst.Name):
-        yield from source_params(value.value, scope, module, _depth + 1)
+        yield from source_params(value.value, scope, ctx, _depth + 1)
         return
-    for inner in _wrapped_names(value, scope, module):
-        yield from source_params(inner.value, scope, module, _depth + 1)
+    for inner in _wrapped_names(value, scope, ctx):
+        yield from source_params(inner.value, scope, ctx, _depth + 1)
 
 
 # -- dependencies ------------------------------------------------------------------------------
@@ -552,7 +777,7 @@ def check_session_passed_to_task(site: TaskSite, ctx: RuleContext) -> Iterator[F
     for name, node in handed_names(site, ctx):
         if id(node) in reported:
             continue
-        for param, scope in source_params(name.value, fn, ctx.module):
+        for param, scope in source_params(name.value, fn, ctx):
             info = ctx.params(scope).get(param)
             if info is None:
                 continue
@@ -573,7 +798,7 @@ def check_upload_passed_to_task(site: TaskSite, ctx: RuleContext) -> Iterator[Fi
     for name, node in handed_names(site, ctx):
         if id(node) in reported:
             continue
-        for param, scope in source_params(name.value, fn, ctx.module):
+        for param, scope in source_params(name.value, fn, ctx):
             info = ctx.params(scope).get(param)
             if info is not None and info.is_type(names.UPLOAD_FILE):
                 reported.add(id(node))
@@ -623,7 +848,7 @@ def request_use(fn: FunctionFacts, name: str, websocket: bool) -> Optional[cst.C
 
 def _request_kind(name: str, fn: FunctionFacts, ctx: RuleContext) -> Optional[bool]:
     """None when ``name`` is not a request; else whether it is a WebSocket."""
-    for param, scope in source_params(name, fn, ctx.module):
+    for param, scope in source_params(name, fn, ctx):
         info = ctx.params(scope).get(param)
         if info is None or not isinstance(local_value(name, fn)[0], (type(None), cst.Name)):
             continue
@@ -677,9 +902,7 @@ def check_response_background(module: ModuleFacts, ctx: RuleContext) -> Iterator
             if owner is not None:
                 injected.setdefault(id(owner), (owner, site.receiver_param.name))
     for fn, tasks in injected.values():
-        for ret in fn.returns:
-            if module.function_at(_def_of(ret, module)) is not fn:
-                continue
+        for ret in fn.returns:  # the function's own returns (not those of nested defs)
             call = _returned_response(ret, fn, ctx)
             if call is None:
                 continue
@@ -697,13 +920,6 @@ def _param_owner(node: cst.Param, fn: Optional[FunctionFacts]) -> Optional[Funct
         if any(p.node is node for p in scope.params):
             return scope
     return None
-
-
-def _def_of(node: cst.CSTNode, module: ModuleFacts) -> cst.CSTNode:
-    cur = module.parent(node)
-    while cur is not None and not isinstance(cur, cst.FunctionDef):
-        cur = module.parent(cur)
-    return cur if cur is not None else node
 
 
 def _returned_response(ret: cst.Return, fn: FunctionFacts, ctx: RuleContext) -> Optional[cst.Call]:
@@ -819,3 +1035,183 @@ def _unused_task(site: TaskSite, fn: FunctionFacts, module: ModuleFacts) -> Opti
         if len(fn.assignments.get(name, [])) == 1 and not _escapes(name, fn, module):
             return name
     return None
+
+
+@RAISE_AFTER_ADD_TASK.on_module
+def check_raise_after_add_task(module: ModuleFacts, ctx: RuleContext) -> Iterator[Finding]:
+    first: dict = {}
+    for site in ctx.sites:
+        fn = site.function
+        if site.mechanism is not Mechanism.ADD_TASK or site.origin is not Origin.INJECTED or fn is None:
+            continue
+        if site.receiver_param is None or fn.param(site.receiver_param.name) is None or not is_endpoint(fn, module):
+            continue  # only the endpoint's own parameter, added in the endpoint itself
+        first.setdefault(id(fn), []).append(site)
+    for sites in first.values():
+        fn = sites[0].function
+        assert fn is not None
+        for node in fn.raises:
+            site = next((s for s in sites if module.is_after(node, s.call) and _reaches(s.call, node, fn, module)), None)
+            if site is not None and not _caught_here(node, fn, module):
+                yield ctx.finding(RAISE_AFTER_ADD_TASK, node, tasks=site.receiver_param.name)  # type: ignore[union-attr]
+
+
+def _path(node: cst.CSTNode, fn: FunctionFacts, module: ModuleFacts) -> List[cst.CSTNode]:
+    """``node``'s ancestors up to the function's body, innermost first."""
+    out: List[cst.CSTNode] = []
+    cur: Optional[cst.CSTNode] = node
+    while cur is not None and cur is not fn.node:
+        out.append(cur)
+        cur = module.parent(cur)
+    return out
+
+
+def _reaches(call: cst.Call, raise_node: cst.Raise, fn: FunctionFacts, module: ModuleFacts) -> bool:
+    """Whether control can go from the ``add_task`` call on to the ``raise``: not in exclusive
+    branches (``if``/``else``, two ``except`` clauses), not after a ``return`` that ends the
+    ``add_task``'s block."""
+    a, r = _path(call, fn, module), _path(raise_node, fn, module)
+    common = {id(n) for n in r}
+    lca_index = next((i for i, n in enumerate(a) if id(n) in common), None)
+    if lca_index is None or lca_index == 0:
+        return False
+    lca = a[lca_index]
+    child_a = a[lca_index - 1]
+    child_r = r[[id(n) for n in r].index(id(lca)) - 1]
+    if isinstance(lca, (cst.If, cst.Else)) and child_a is not child_r:
+        return False
+    if isinstance(lca, cst.Try) and isinstance(child_a, cst.ExceptHandler) and isinstance(child_r, cst.ExceptHandler):
+        return False
+    for block, stmt in zip(a[1 : lca_index + 1], a[:lca_index]):
+        if isinstance(block, (cst.IndentedBlock, cst.Module)) and stmt in block.body:
+            rest = block.body[list(block.body).index(stmt) + 1 :]
+            if block is lca:
+                rest = rest[: list(rest).index(child_r)] if child_r in rest else rest
+            if any(_ends_flow(s) for s in rest):
+                return False
+    return True
+
+
+def _ends_flow(stmt: cst.CSTNode) -> bool:
+    return isinstance(stmt, cst.SimpleStatementLine) and any(isinstance(s, (cst.Return, cst.Continue, cst.Break)) for s in stmt.body)
+
+
+def _caught_here(node: cst.Raise, fn: FunctionFacts, module: ModuleFacts) -> bool:
+    """A ``raise`` inside the body of a ``try`` with handlers may be caught in the function."""
+    child: cst.CSTNode = node
+    for parent in _path(node, fn, module)[1:]:
+        if isinstance(parent, cst.Try) and parent.handlers and child is parent.body:
+            return True
+        child = parent
+    return False
+
+
+# Session methods that start a query, and the calls that end one with ORM objects.
+_QUERY_STARTS = frozenset({"get", "get_one", "query", "execute", "scalars", "scalar"})
+_QUERY_ENDS = frozenset({"get", "get_one", "first", "one", "one_or_none", "all", "scalar", "scalar_one", "scalar_one_or_none"})
+
+
+def query_session(value: Optional[cst.BaseExpression]) -> Optional[cst.Name]:
+    """``db`` in ``db.get(...)``, ``db.query(...).filter(...).first()``,
+    ``(await db.execute(...)).scalar_one()``, ``db.scalars(...).all()``..."""
+    value = _strip_await(value)
+    if not (isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and value.func.attr.value in _QUERY_ENDS):
+        return None
+    cur: Optional[cst.BaseExpression] = value
+    while isinstance(cur, cst.Call) and isinstance(cur.func, cst.Attribute):
+        base = _strip_await(cur.func.value)
+        if isinstance(base, cst.Name):
+            return base if cur.func.attr.value in _QUERY_STARTS else None
+        cur = base
+    return None
+
+
+def _strip_await(value: Optional[cst.BaseExpression]) -> Optional[cst.BaseExpression]:
+    while isinstance(value, cst.Await):
+        value = value.expression
+    return value
+
+
+class _AttributeReads(cst.CSTVisitor):
+    """Whether a function body reads an attribute of ``name`` (or of what a ``for`` over it yields)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.names = {name}
+        self.found: Optional[cst.Attribute] = None
+
+    def visit_For(self, node: cst.For) -> None:
+        if isinstance(node.iter, cst.Name) and node.iter.value in self.names and isinstance(node.target, cst.Name):
+            self.names.add(node.target.value)
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        if self.found is None and isinstance(node.value, cst.Name) and node.value.value in self.names:
+            self.found = node
+
+
+def reads_attributes(fn: FunctionFacts, name: str) -> bool:
+    visitor = _AttributeReads(name)
+    fn.node.body.visit(visitor)
+    return visitor.found is not None
+
+
+def _expunged(obj: str, session: str, fn: FunctionFacts) -> bool:
+    for call in fn.calls:
+        func = call.func
+        if isinstance(func, cst.Attribute) and func.attr.value in ("expunge", "expunge_all") and isinstance(func.value, cst.Name) and func.value.value == session:
+            if func.attr.value == "expunge_all" or any(isinstance(a.value, cst.Name) and a.value.value == obj for a in call.args):
+                return True
+    return False
+
+
+@ORM_INSTANCE_PASSED_TO_TASK.on_site
+def check_orm_instance_passed_to_task(site: TaskSite, ctx: RuleContext) -> Iterator[Finding]:
+    fn = site.function
+    target = ctx.target(site)
+    if fn is None or target is None:
+        return  # what an unseen task reads is unknown
+    for arg in iter_task_args(site, target):
+        if not isinstance(arg.value, cst.Name):
+            continue
+        value, scope = local_value(arg.value.value, fn)
+        session = query_session(value)
+        if session is None or scope is None or _expunged(arg.value.value, session.value, scope):
+            continue
+        param = target_param(site, target, arg)
+        if param is None or not reads_attributes(target.function, param):
+            continue
+        for source, owner in source_params(session.value, scope, ctx):
+            info = ctx.params(owner).get(source)
+            if info is not None and session_source(info, site, ctx) is not None:
+                yield ctx.finding(ORM_INSTANCE_PASSED_TO_TASK, arg.value, name=arg.value.value, session=session.value)
+                break
+
+
+@ADD_TASK_AFTER_YIELD.on_module
+def check_add_task_after_yield(module: ModuleFacts, ctx: RuleContext) -> Iterator[Finding]:
+    if files_close_before_tasks(ctx.settings):
+        return  # FastAPI 0.106 to 0.117 ran the exit code before sending the response: the task ran
+    for site in ctx.sites:
+        fn = site.function
+        if site.mechanism is not Mechanism.ADD_TASK or site.origin is not Origin.INJECTED or fn is None:
+            continue
+        if not fn.is_generator or site.receiver_param is None or fn.param(site.receiver_param.name) is None:
+            continue
+        if not any(module.is_after(site.call, y) for y in fn.yields):
+            continue
+        if _function_scoped_here(fn, module, ctx):
+            continue  # `scope="function"` exits before the response is sent: the task still runs
+        yield ctx.finding(ADD_TASK_AFTER_YIELD, site.call, tasks=site.receiver_param.name)
+
+
+def _function_scoped_here(dep: FunctionFacts, module: ModuleFacts, ctx: RuleContext) -> bool:
+    for call, where in module.calls:
+        if ctx.qualify(call.func, where) not in names.DEPENDS or not call.args:
+            continue
+        scoped = any(a.keyword is not None and a.keyword.value == "scope" for a in call.args)
+        first = call.args[0].value
+        if scoped and isinstance(first, cst.Name):
+            sym = ctx.resolve(first, where)
+            if sym is not None and sym.function is dep:
+                return True
+    return False
