@@ -159,8 +159,10 @@ class HandoffFinder:
                 return self._decorated_task_site(call, func, method, fn, module)
             if method in ("enqueue", "enqueue_call") and self._is_rq_queue(func.value, fn, module):
                 task, rest = _first(call.args, "f" if method == "enqueue" else "func")
-                if method == "enqueue_call":
-                    kw = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
+                kw = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
+                # `enqueue(f, args=(1,), kwargs={...})` is RQ's explicit form, like `enqueue_call`
+                # (rq/queue.py `parse_args`: "Detect explicit invocations")
+                if method == "enqueue_call" or "args" in kw or "kwargs" in kw:
                     rest = _literal_args(kw.get("args")) + _literal_args(kw.get("kwargs"))
                 rest = tuple(a for a in rest if a.keyword not in _RQ_OPTIONS)
                 return TaskSite(module, call, Mechanism.RQ_ENQUEUE, fn, task, rest, func.value)

@@ -56,6 +56,7 @@ async def ws_endpoint(ws: WebSocket, redis):
     index.send_with_options(args=(3,), delay=1000)
     rq_queue.enqueue(plain, 4, job_timeout=30)
     Queue("low", connection=Redis()).enqueue(plain, 5)
+    rq_queue.enqueue(plain, args=(7,), kwargs={"x": 8}, job_timeout=30)
     await redis.enqueue_job("arq_job", 6, _defer_by=10)
     # look-alikes that are not hand-offs
     await ws.send_text("hi")
@@ -83,7 +84,8 @@ def test_queue_handoffs_are_recognised_and_look_alikes_are_not(tmp_path: Path) -
         (Mechanism.DRAMATIQ_SEND, "index", ["3"]),
         (Mechanism.RQ_ENQUEUE, "plain", ["4"]),  # `job_timeout` is RQ's option, not the task's
         (Mechanism.RQ_ENQUEUE, "plain", ["5"]),
+        (Mechanism.RQ_ENQUEUE, "plain", ["7", "8"]),  # RQ's explicit form: `args`/`kwargs` are unpacked
         (Mechanism.ARQ_ENQUEUE_JOB, "arq_job", ["6"]),  # `_defer_by` is arq's option
     ]
     targets = [finder.target(s) for s in sites]
-    assert [t.function.name if t else None for t in targets] == ["resize", "resize", "cleanup", "index", "index", "plain", "plain", "arq_job"]
+    assert [t.function.name if t else None for t in targets] == ["resize", "resize", "cleanup", "index", "index", "plain", "plain", "plain", "arq_job"]

@@ -16,7 +16,7 @@ import libcst as cst
 from bglint import names
 from bglint.context import RuleContext
 from bglint.facts import FunctionFacts, ModuleFacts
-from bglint.handoffs import Mechanism, TaskArg, TaskSite, TaskTarget, iter_task_args
+from bglint.handoffs import Mechanism, TaskArg, TaskSite, TaskTarget
 from bglint.semantics import is_endpoint
 from bglint.model import Finding, Fix, Rule, Safety, Severity
 
@@ -463,8 +463,7 @@ def check_task_signature_mismatch(site: TaskSite, ctx: RuleContext) -> Iterator[
     if skip is None:
         return  # a decorator we do not know may change the signature
     params = target.function.params[skip:]
-    args = list(iter_task_args(site, target))
-    problem = _bind(params, args, target.function.name)
+    problem = _bind(params, _merge_partial(target.partial_args, site.args), target.function.name)
     if problem is not None:
         yield ctx.finding(TASK_SIGNATURE_MISMATCH, site.call, problem=problem)
 
@@ -490,6 +489,18 @@ def _implicit_params(target: TaskTarget, site: TaskSite) -> Optional[int]:
     if site.mechanism is Mechanism.ARQ_ENQUEUE_JOB:
         skip += 1  # arq passes its worker context first
     return skip
+
+
+def _merge_partial(partial: Sequence[TaskArg], given: Sequence[TaskArg]) -> List[TaskArg]:
+    """The arguments as ``functools.partial`` passes them: its keywords give way to the call's.
+
+    CPython's ``partial.__call__`` calls ``func(*self.args, *args, **{**self.keywords, **kwargs})``.
+    """
+    overridden = {a.keyword for a in given if a.keyword is not None}
+    kept = [a for a in partial if a.keyword is None or a.keyword not in overridden]
+    return [a for a in kept if a.keyword is None] + [a for a in given if a.keyword is None] + [
+        a for a in (*kept, *given) if a.keyword is not None
+    ]
 
 
 def _bind(params: Sequence, args: Sequence[TaskArg], name: str) -> Optional[str]:
