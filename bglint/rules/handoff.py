@@ -33,6 +33,8 @@ TASK_CALLED_NOT_PASSED = Rule(
         `None` for a plain function, which fails with `TypeError: the first argument must be
         callable` after the response, where only a log line shows it, or, for an `async def`
         task, a coroutine that nobody ever awaits: the client sees success, the work never happens.
+        Calling it first into a variable (`job = send_email(to)`, then `add_task(job)`) is the same
+        mistake, and so is `queue.enqueue(send_email(to))` with RQ.
     """,
     bad="""
         from fastapi import BackgroundTasks, FastAPI
@@ -65,7 +67,10 @@ TASK_CALLED_NOT_PASSED = Rule(
     fix_note="""
         Moves the call's arguments into the hand-off: `add_task(f(a, b=c))` becomes
         `add_task(f, a, b=c)`. Offered only when `f` resolves to a function of the project (not a
-        factory that returns the task) and the hand-off has no other arguments.
+        factory that returns the task) and the hand-off has no other arguments. The variable
+        form and RQ's `enqueue` get no fix. A variable is reported only when every value assigned
+        to it comes from a project function that certainly returns no callable (an `async def`, a
+        generator, or one that returns only None or plain data).
     """,
     references=("https://fastapi.tiangolo.com/tutorial/background-tasks/",),
 )
@@ -117,34 +122,144 @@ AWAITED_ADD_TASK = Rule(
 
 @TASK_CALLED_NOT_PASSED.on_site
 def check_task_called_not_passed(site: TaskSite, ctx: RuleContext) -> Iterator[Finding]:
-    if site.mechanism not in (Mechanism.ADD_TASK, Mechanism.BACKGROUND_TASK):
-        return
+    handoff = _CALLABLE_HANDOFFS.get(site.mechanism)
     task = site.task_expr
+    if handoff is None or task is None:
+        return  # Celery/Dramatiq/arq hand-offs take the task's arguments, not a callable
+    if isinstance(task, cst.Name):
+        yield from _called_through_variable(site, task, handoff, ctx)
+        return
     if not isinstance(task, cst.Call):
         return
     if ctx.qualify(task.func, site.function) == names.FUNCTOOLS_PARTIAL:
         return  # partial(f, x) builds the callable: the right way to pre-fill arguments
     target = ctx.handoffs.callable_target(task.func, site.module, site.function)
-    if target is None or _returns_callable(target.function):
+    if target is None or _returns_callable(target, ctx):
         return  # a factory that returns the task (or something we cannot see) is fine
+    fix = _unpack_fix(site, task, ctx) if site.mechanism.is_starlette else None
     callee = ctx.code_for(task.func)
-    handoff = "add_task" if site.mechanism is Mechanism.ADD_TASK else "BackgroundTask"
-    yield ctx.finding(TASK_CALLED_NOT_PASSED, task, fix=_unpack_fix(site, task, ctx), callee=callee, handoff=handoff)
+    yield ctx.finding(TASK_CALLED_NOT_PASSED, task, fix=fix, callee=callee, handoff=handoff)
 
 
-def _returns_callable(fn: FunctionFacts) -> bool:
-    """A function that returns a nested def, a lambda or a partial is a task factory."""
-    nested = {n.name for n in fn.nested}
+# hand-offs whose first argument is the callable itself
+_CALLABLE_HANDOFFS = {Mechanism.ADD_TASK: "add_task", Mechanism.BACKGROUND_TASK: "BackgroundTask", Mechanism.RQ_ENQUEUE: "enqueue"}
+
+
+def _called_through_variable(site: TaskSite, task: cst.Name, handoff: str, ctx: RuleContext) -> Iterator[Finding]:
+    """``x = f(a); tasks.add_task(x)``: the local holds what ``f`` returned, not ``f``."""
+    scope = _binding_scope(task.value, site.function)
+    if scope is None:
+        return
+    values = scope.assignments.get(task.value, [])
+    calls = [v for v in values if isinstance(v, cst.Call) and _is_plain_assignment(v, task.value, ctx.module)]
+    if not calls or len(calls) != len(values):
+        return  # also bound by `for`, `with`, unpacking or a non-call: not ours to follow
+    if not any(ctx.module.is_after(site.call, c) for c in calls):
+        return
+    for call in calls:
+        if ctx.qualify(call.func, scope) == names.FUNCTOOLS_PARTIAL:
+            return
+        target = ctx.handoffs.callable_target(call.func, site.module, scope)
+        if target is None or not _returns_no_callable(target.function):
+            return  # a factory, or a function whose result we cannot see: the variable may hold the task
+    callee = ctx.code_for(calls[-1].func)
+    yield ctx.finding(TASK_CALLED_NOT_PASSED, task, callee=callee, handoff=handoff)
+
+
+def _binding_scope(name: str, fn: Optional[FunctionFacts]) -> Optional[FunctionFacts]:
+    """The function whose local ``name`` is (a parameter, import or nested def does not count)."""
+    if fn is None:
+        return None
+    for scope in fn.chain():
+        if name in scope.imports or scope.param(name) is not None or any(n.name == name for n in scope.nested):
+            return None
+        if name in scope.assignments:
+            return scope
+        if name in scope.global_names:
+            return None
+    return None
+
+
+def _is_plain_assignment(value: cst.Call, name: str, module: ModuleFacts) -> bool:
+    """``name = value`` / ``name: T = value`` / ``(name := value)``, nothing unpacked."""
+    parent = module.parent(value)
+    if isinstance(parent, cst.Assign):
+        return all(isinstance(t.target, cst.Name) and t.target.value == name for t in parent.targets)
+    if isinstance(parent, (cst.AnnAssign, cst.NamedExpr)):
+        return isinstance(parent.target, cst.Name) and parent.target.value == name
+    return False
+
+
+# Decorators that leave what a call returns alone (others may wrap the function in anything).
+_RESULT_PRESERVING_DECORATORS = frozenset({"staticmethod", "classmethod"})
+
+# Return values that are never callable.
+_DATA_EXPRESSIONS = (
+    cst.SimpleString, cst.ConcatenatedString, cst.FormattedString, cst.Integer, cst.Float, cst.Imaginary,
+    cst.List, cst.Tuple, cst.Set, cst.Dict, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp,
+    cst.BinaryOperation, cst.Comparison, cst.UnaryOperation,
+)
+
+
+def _returns_no_callable(fn: FunctionFacts) -> bool:
+    """Whether calling ``fn`` certainly gives a non-callable: a coroutine, a generator, None or data."""
+    for dec in fn.decorators:
+        expr = dec.decorator
+        if not (isinstance(expr, cst.Name) and expr.value in _RESULT_PRESERVING_DECORATORS):
+            return False
+    if fn.is_async or fn.is_generator:
+        return True  # a coroutine, generator or async generator object
     for ret in fn.returns:
         value = ret.value
-        if isinstance(value, cst.Lambda) or (isinstance(value, cst.Name) and value.value in nested):
-            return True
-        if isinstance(value, cst.Call) and isinstance(value.func, (cst.Name, cst.Attribute)):
-            func = value.func
-            name = func.attr.value if isinstance(func, cst.Attribute) else func.value
-            if name == "partial":
-                return True
+        if value is None or (isinstance(value, cst.Name) and value.value in ("None", "True", "False")):
+            continue
+        if not isinstance(value, _DATA_EXPRESSIONS):
+            return False
+    return True
+
+
+def _returns_callable(target: TaskTarget, ctx: RuleContext) -> bool:
+    """A function that returns a nested def, a lambda, a partial or another function is a task factory."""
+    fn = target.function
+    returns = fn.node.returns
+    if returns is not None and _mentions_callable(returns.annotation):
+        return True
+    return any(ret.value is not None and _is_callable_value(ret.value, target, ctx) for ret in fn.returns)
+
+
+def _is_callable_value(value: cst.BaseExpression, target: TaskTarget, ctx: RuleContext) -> bool:
+    fn = target.function
+    if isinstance(value, cst.IfExp):
+        return _is_callable_value(value.body, target, ctx) or _is_callable_value(value.orelse, target, ctx)
+    if isinstance(value, cst.BooleanOperation):
+        return _is_callable_value(value.left, target, ctx) or _is_callable_value(value.right, target, ctx)
+    if isinstance(value, cst.Lambda) or (isinstance(value, cst.Name) and any(n.name == value.value for n in fn.nested)):
+        return True
+    if isinstance(value, cst.Call) and isinstance(value.func, (cst.Name, cst.Attribute)):
+        func = value.func
+        name = func.attr.value if isinstance(func, cst.Attribute) else func.value
+        return name == "partial"
+    if isinstance(value, (cst.Name, cst.Attribute)):
+        sym = ctx.project.resolve_expr(value, target.module, fn)
+        return sym is not None and (sym.function is not None or sym.cls is not None)  # `return send_email`
     return False
+
+
+def _mentions_callable(annotation: cst.BaseExpression) -> bool:
+    """``-> Callable[...]`` (or ``typing.Callable``, or the same as a string annotation)."""
+    found: List[bool] = []
+
+    class _Visitor(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            if node.value == "Callable":
+                found.append(True)
+
+        def visit_SimpleString(self, node: cst.SimpleString) -> None:
+            if "Callable" in node.value:
+                found.append(True)
+
+    annotation.visit(_Visitor())
+    return bool(found)
 
 
 def _unpack_fix(site: TaskSite, task: cst.Call, ctx: RuleContext) -> Optional[Fix]:
