@@ -329,7 +329,8 @@ LATE_BINDING_LAMBDA = Rule(
     why="""
         Tasks run after the response, long after the loop that scheduled them finished. A lambda
         or nested function looks its free variables up when it is *called*, so every task created
-        in the loop sees the loop variable's final value: ten e-mails to the same address.
+        in the loop sees the loop variable's final value: ten e-mails to the same address. The same
+        holds for a name the loop body assigns on every iteration (`address = row.email`).
     """,
     bad="""
         from fastapi import BackgroundTasks, FastAPI
@@ -506,11 +507,61 @@ def _names_in(node: cst.CSTNode) -> Set[str]:
 
 
 def _loop_targets(node: cst.CSTNode) -> Set[str]:
+    """Names that take a new value on every iteration: the loop target and names assigned in the body."""
     if isinstance(node, cst.For):
-        return _names_in(node.target)
+        return _names_in(node.target) | _assigned_in(node.body)
+    if isinstance(node, cst.While):
+        return _assigned_in(node.body)
     if isinstance(node, (cst.CompFor,)):
         return _names_in(node.target)
     return set()
+
+
+def _assigned_in(body: cst.CSTNode) -> Set[str]:
+    """Names a loop body (re)binds in the function's own scope."""
+    found: Set[str] = set()
+
+    class _Targets(cst.CSTVisitor):
+        def _add(self, target: cst.BaseExpression) -> None:
+            if isinstance(target, cst.Name):
+                found.add(target.value)
+            elif isinstance(target, (cst.Tuple, cst.List)):
+                for el in target.elements:
+                    self._add(el.value)
+            elif isinstance(target, cst.StarredElement):
+                self._add(target.value)
+
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            self._add(node.target)
+
+        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+            if node.value is not None:
+                self._add(node.target)
+
+        def visit_AugAssign(self, node: cst.AugAssign) -> None:
+            self._add(node.target)
+
+        def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+            self._add(node.target)
+
+        def visit_For(self, node: cst.For) -> None:
+            self._add(node.target)
+
+        def visit_AsName(self, node: cst.AsName) -> None:
+            if isinstance(node.name, (cst.Name, cst.Tuple, cst.List)):
+                self._add(node.name)
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return False  # its own scope
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+            return False
+
+        def visit_Lambda(self, node: cst.Lambda) -> bool:
+            return False
+
+    body.visit(_Targets())
+    return found
 
 
 def _enclosing_loop_targets(node: cst.CSTNode, module: ModuleFacts) -> Set[str]:
