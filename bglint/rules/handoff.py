@@ -705,23 +705,45 @@ _SPAWNERS = frozenset({"asyncio.create_task", "asyncio.ensure_future"})
 
 @DROPPED_CREATE_TASK.on_module
 def check_dropped_create_task(module: ModuleFacts, ctx: RuleContext) -> Iterator[Finding]:
+    reached: Optional[Set[int]] = None
     for call, fn in module.calls:
         if fn is None or module.qualify(call.func, fn) not in _SPAWNERS:
             continue
         if not isinstance(module.parent(call), cst.Expr):
             continue  # assigned, awaited, returned, passed on, kept in a set: someone holds it
-        if is_endpoint(fn, module) or _called_from_endpoint(fn, module):
+        if reached is None:
+            reached = _reached_from_endpoints(module, ctx)
+        if id(fn) in reached:
             yield ctx.finding(DROPPED_CREATE_TASK, call, call=f"{ctx.code_for(call.func)}(...)")
 
 
-def _called_from_endpoint(fn: FunctionFacts, module: ModuleFacts) -> bool:
-    """A helper of this module that an endpoint of this module calls by name (or as ``self.x``)."""
-    for other in module.all_functions:
-        if other is fn or not is_endpoint(other, module):
-            continue
-        for call in other.calls:
-            func = call.func
-            called = func.value if isinstance(func, cst.Name) else func.attr.value if isinstance(func, cst.Attribute) else None
-            if called == fn.name and (fn.class_name is None) == isinstance(func, cst.Name):
-                return True
-    return False
+def _reached_from_endpoints(module: ModuleFacts, ctx: RuleContext) -> Set[int]:
+    """Endpoints of this module and the functions of this module they call, up to ``max-call-depth``."""
+    frontier = [fn for fn in module.all_functions if is_endpoint(fn, module)]
+    reached = {id(fn) for fn in frontier}
+    for _ in range(ctx.settings.max_call_depth):
+        nxt = []
+        for caller in frontier:
+            for call in caller.calls:
+                callee = _local_callee(call.func, caller, module, ctx)
+                if callee is not None and id(callee) not in reached:
+                    reached.add(id(callee))
+                    nxt.append(callee)
+        frontier = nxt
+    return reached
+
+
+def _local_callee(func: cst.BaseExpression, caller: FunctionFacts, module: ModuleFacts, ctx: RuleContext) -> Optional[FunctionFacts]:
+    """The function of this module a call runs: a module/nested def, ``self.method`` or a module-level instance's method."""
+    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self" and caller.class_name:
+        cls = next((c for c in module.all_classes if c.methods.get(caller.name) is caller), None)
+        return cls.methods.get(func.attr.value) if cls is not None else None
+    if isinstance(func, cst.Name):
+        local = module.local_function(func.value, caller)
+        if local is not None:
+            return local
+    if isinstance(func, (cst.Name, cst.Attribute)):
+        sym = ctx.project.resolve_expr(func, module, caller)
+        if sym is not None and sym.function is not None and sym.module is module:
+            return sym.function
+    return None
