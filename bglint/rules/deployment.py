@@ -11,9 +11,10 @@ from typing import Dict, Iterator, Optional
 import libcst as cst
 
 from bglint.context import RuleContext
-from bglint.facts import FunctionFacts, ModuleFacts
+from bglint.facts import FunctionFacts, ModuleFacts, dotted
 from bglint.handoffs import TaskTarget
 from bglint.model import Finding, Rule, Severity
+from bglint.project import Project
 
 MODULE_STATE_IN_TASK = Rule(
     code="BG501",
@@ -68,9 +69,11 @@ ON_EVENT_SHUTDOWN = Rule(
     severity=Severity.ADVICE,
     default_enabled=False,
     summary='`@app.on_event("shutdown")` is deprecated; background work is drained in a lifespan handler',
-    message='`on_event("shutdown")` is deprecated; move the shutdown code after the `yield` of a lifespan handler',
+    message='`{method}("shutdown")` is deprecated; move the shutdown code after the `yield` of a lifespan handler',
     why="""
-        FastAPI deprecates `on_event` (it emits `DeprecationWarning`) in favour of `lifespan`.
+        FastAPI deprecates `on_event` (it emits `DeprecationWarning`) in favour of `lifespan`;
+        Starlette 1.0 removed both `on_event` and `add_event_handler` from its applications, so
+        on current versions `app.add_event_handler(...)` fails with `AttributeError`.
         Shutdown hooks are often where pending background work is drained; a lifespan context
         manager keeps start-up and shutdown of that work together and is the supported place for it.
     """,
@@ -123,20 +126,28 @@ def _is_mutable(value: cst.BaseExpression, module: ModuleFacts) -> bool:
 class _Mutations(cst.CSTVisitor):
     """Module-level names a function body changes (nested defs and lambdas not included)."""
 
-    def __init__(self, fn: FunctionFacts, module: ModuleFacts) -> None:
+    def __init__(self, fn: FunctionFacts, module: ModuleFacts, project: Project) -> None:
         super().__init__()
         self.fn = fn
         self.module = module
+        self.project = project
         self.found: Dict[str, cst.CSTNode] = {}
 
     def _global_container(self, expr: cst.BaseExpression) -> Optional[str]:
-        if not isinstance(expr, cst.Name):
+        if isinstance(expr, cst.Name):
+            name = expr.value
+            if self.fn.binds(name) and name not in self.fn.global_names:
+                return None  # a local of the same name
+            value = self.module.assignments.get(name)
+            if value is not None:
+                return name if _is_mutable(value, self.module) else None
+        elif not (isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) and expr.value.value in self.module.imports):
+            return None  # only `NAME` or `module.NAME`, not attributes of objects
+        # a container defined in another module of the project: `from app.state import CACHE`
+        sym = self.project.resolve_expr(expr, self.module, self.fn)
+        if sym is None or sym.value is None or not _is_mutable(sym.value, sym.module):
             return None
-        name = expr.value
-        if self.fn.binds(name) and name not in self.fn.global_names:
-            return None  # a local of the same name
-        value = self.module.assignments.get(name)
-        return name if value is not None and _is_mutable(value, self.module) else None
+        return dotted(expr)
 
     def _record(self, name: Optional[str], node: cst.CSTNode) -> None:
         if name is not None:
@@ -176,7 +187,7 @@ def check_module_state_in_task(task: TaskTarget, ctx: RuleContext) -> Iterator[F
         # queue workers are separate processes already, and coroutines started with
         # `create_task` are mostly per-process service loops whose state is meant to be local
         return
-    visitor = _Mutations(task.function, task.module)
+    visitor = _Mutations(task.function, task.module, ctx.project)
     task.function.node.visit(visitor)
     for name, node in visitor.found.items():
         yield ctx.finding(MODULE_STATE_IN_TASK, node, task=task.function.name, name=name)
@@ -192,7 +203,7 @@ def check_on_event_shutdown(module: ModuleFacts, ctx: RuleContext) -> Iterator[F
             continue
         if call.args[0].value.evaluated_value != "shutdown" or not _is_app(func.value, fn, module, ctx):
             continue
-        yield ctx.finding(ON_EVENT_SHUTDOWN, call)
+        yield ctx.finding(ON_EVENT_SHUTDOWN, call, method=func.attr.value)
 
 
 def _is_app(expr: cst.BaseExpression, fn: Optional[FunctionFacts], module: ModuleFacts, ctx: RuleContext) -> bool:
