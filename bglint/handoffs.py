@@ -299,13 +299,20 @@ class HandoffFinder:
         if not isinstance(expr, (cst.Name, cst.Attribute)):
             return None
         sym = self.project.resolve_expr(expr, module, fn)
-        return self._symbol_target(sym, sites, _depth)
+        return self._symbol_target(sym, sites, _depth, self._through_class(expr, module, fn))
 
-    def _symbol_target(self, sym: Optional[Symbol], sites: List[TaskSite], depth: int) -> Optional[TaskTarget]:
+    def _through_class(self, expr: cst.BaseExpression, module: ModuleFacts, fn: Optional[FunctionFacts]) -> bool:
+        """``Mailer.send`` (a plain function, ``self`` not bound) rather than ``mailer.send``."""
+        if not isinstance(expr, cst.Attribute):
+            return False
+        base = self.project.resolve_expr(expr.value, module, fn)
+        return base is not None and base.cls is not None
+
+    def _symbol_target(self, sym: Optional[Symbol], sites: List[TaskSite], depth: int, through_class: bool = False) -> Optional[TaskTarget]:
         if sym is None:
             return None
         if sym.function is not None:
-            bound = sym.function.class_name is not None and _is_bound_access(sym)
+            bound = sym.function.class_name is not None and _is_bound_access(sym, through_class)
             return TaskTarget(sym.module, sym.function, sym.function.is_async, bound, sites=sites)
         if sym.value is not None:
             value = sym.value
@@ -319,16 +326,20 @@ class HandoffFinder:
                     # Starlette's is_async_callable looks at ``__call__`` of an instance
                     return TaskTarget(cls_sym.module, call_fn, call_fn.is_async, bound=True, sites=sites)
             elif isinstance(value, (cst.Name, cst.Attribute)):
-                return self._symbol_target(self.project.resolve_expr(value, sym.module, None), sites, depth + 1)
+                target = self.project.resolve_expr(value, sym.module, None)
+                return self._symbol_target(target, sites, depth + 1, self._through_class(value, sym.module, None))
         return None
 
 
-def _is_bound_access(sym: Symbol) -> bool:
+def _is_bound_access(sym: Symbol, through_class: bool = False) -> bool:
+    """Whether Python fills the first parameter: ``cls`` of a classmethod, ``self`` on an instance."""
     fn = sym.function
     if fn is None:
         return False
     decorators = {d.decorator.value for d in fn.decorators if isinstance(d.decorator, cst.Name)}
-    return "staticmethod" not in decorators
+    if "staticmethod" in decorators:
+        return False
+    return "classmethod" in decorators or not through_class
 
 
 def _first(args: Tuple[cst.Arg, ...], keyword: str) -> Tuple[Optional[cst.BaseExpression], Tuple[TaskArg, ...]]:

@@ -615,7 +615,8 @@ def _lambda_fix(site: TaskSite, task: cst.Lambda, ctx: RuleContext) -> Optional[
 
 
 # -- BG304 ------------------------------------------------------------------------------------
-_TRANSPARENT_DECORATORS = frozenset({"staticmethod"})
+# decorators that keep the signature (what they bind is already in `TaskTarget.bound`)
+_TRANSPARENT_DECORATORS = frozenset({"staticmethod", "classmethod"})
 
 
 @TASK_SIGNATURE_MISMATCH.on_site
@@ -642,7 +643,6 @@ def _implicit_params(target: TaskTarget, site: TaskSite) -> Optional[int]:
         expr = dec.decorator.func if isinstance(dec.decorator, cst.Call) else dec.decorator
         name = expr.attr.value if isinstance(expr, cst.Attribute) else expr.value if isinstance(expr, cst.Name) else None
         if name in _TRANSPARENT_DECORATORS:
-            skip = 0
             continue
         if site.is_queue and name in ("task", "shared_task", "actor"):
             if isinstance(dec.decorator, cst.Call) and any(
