@@ -136,6 +136,8 @@ def check_task_called_not_passed(site: TaskSite, ctx: RuleContext) -> Iterator[F
     target = ctx.handoffs.callable_target(task.func, site.module, site.function)
     if target is None or _returns_callable(target, ctx):
         return  # a factory that returns the task (or something we cannot see) is fine
+    if site.mechanism is Mechanism.RQ_ENQUEUE and not _returns_no_callable(target.function, data=False):
+        return  # RQ also takes the task's import path as a string, which a function may build
     fix = _unpack_fix(site, task, ctx) if site.mechanism.is_starlette else None
     callee = ctx.code_for(task.func)
     yield ctx.finding(TASK_CALLED_NOT_PASSED, task, fix=fix, callee=callee, handoff=handoff)
@@ -160,7 +162,7 @@ def _called_through_variable(site: TaskSite, task: cst.Name, handoff: str, ctx: 
         if ctx.qualify(call.func, scope) == names.FUNCTOOLS_PARTIAL:
             return
         target = ctx.handoffs.callable_target(call.func, site.module, scope)
-        if target is None or not _returns_no_callable(target.function):
+        if target is None or not _returns_no_callable(target.function, data=site.mechanism is not Mechanism.RQ_ENQUEUE):
             return  # a factory, or a function whose result we cannot see: the variable may hold the task
     callee = ctx.code_for(calls[-1].func)
     yield ctx.finding(TASK_CALLED_NOT_PASSED, task, callee=callee, handoff=handoff)
@@ -201,8 +203,9 @@ _DATA_EXPRESSIONS = (
 )
 
 
-def _returns_no_callable(fn: FunctionFacts) -> bool:
-    """Whether calling ``fn`` certainly gives a non-callable: a coroutine, a generator, None or data."""
+def _returns_no_callable(fn: FunctionFacts, data: bool = True) -> bool:
+    """Whether calling ``fn`` certainly gives a non-callable: a coroutine, a generator, None or
+    (with ``data``) plain data such as a string or a list."""
     for dec in fn.decorators:
         expr = dec.decorator
         if not (isinstance(expr, cst.Name) and expr.value in _RESULT_PRESERVING_DECORATORS):
@@ -213,7 +216,7 @@ def _returns_no_callable(fn: FunctionFacts) -> bool:
         value = ret.value
         if value is None or (isinstance(value, cst.Name) and value.value in ("None", "True", "False")):
             continue
-        if not isinstance(value, _DATA_EXPRESSIONS):
+        if not data or not isinstance(value, _DATA_EXPRESSIONS):
             return False
     return True
 
