@@ -242,7 +242,14 @@ class Engine:
             run = _Run(self, project, run.candidates)
         if text != original:
             if write:
-                sources.write_atomic(path, source.encode(text))
+                try:
+                    sources.write_atomic(path, source.encode(text))
+                except (OSError, UnicodeEncodeError) as err:
+                    # the file keeps its old content (the write is atomic): report it and lint what is on disk
+                    reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+                    report.errors.append(FileError(discovery.display(path), f"cannot write the fixes: {reason}"))
+                    project.set_source(path, original, source)
+                    return _Run(self, project, run.candidates)
             report.fixes.append(FileFix(discovery.display(path), original, text, applied, dropped))
         elif dropped:
             report.fixes.append(FileFix(discovery.display(path), original, text, [], dropped))

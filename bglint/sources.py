@@ -159,9 +159,10 @@ def write_atomic(path: Union[str, Path], data: bytes) -> None:
     """Replace ``path`` with ``data`` so that readers see either the old or the new file, never half.
 
     The temporary file lives in the same directory (same filesystem, so ``os.replace`` is atomic)
-    and takes the original file's permission bits.
+    and takes the original file's permission bits; a symlink is followed and stays a symlink.
     """
-    path = Path(path)
+    # through a symlink, the file it points to is replaced: replacing the link would turn it into a copy
+    path = Path(os.path.realpath(path))
     mode = stat.S_IMODE(path.stat().st_mode)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".bglint-tmp", dir=str(path.parent))
     try:
