@@ -35,6 +35,9 @@ What is measured, per run:
   workers included), i.e. the single biggest process of the tree, not the sum over processes
   that were alive at the same time. A multi-process tool with four 100 MiB workers shows
   100 MiB. Threads (ruff) share their process's RSS;
+* CPU time (JSON only): user + system time from the same ``wait4`` rusage, summed over the process
+  and its reaped descendants. On a shared machine it moves less than wall time does; the load
+  average at start and end is printed under the table for the same reason;
 * files/s: the corpus's ``.py`` file count (as ``corpus.py`` counts them) over the median time,
   the same count for every tool, whatever a tool's own discovery skips.
 
@@ -137,6 +140,7 @@ class Job:
 @dataclass(frozen=True)
 class Run:
     wall_s: float
+    cpu_s: float  # user + system time of the process and its reaped descendants
     max_rss_mib: float
     returncode: int
     output_lines: int
@@ -154,6 +158,10 @@ class Result:
         return statistics.median(r.wall_s for r in self.runs)
 
     @property
+    def median_cpu_s(self) -> float:
+        return statistics.median(r.cpu_s for r in self.runs)
+
+    @property
     def peak_rss_mib(self) -> float:
         return max(r.max_rss_mib for r in self.runs)
 
@@ -166,8 +174,11 @@ class Result:
         return [r for r in self.runs if r.returncode not in self.job.ok_codes]
 
 
-def measure(cmd: Sequence[str], cwd: Path, scratch: Path) -> Run:
-    """Run ``cmd`` once; wall time around start and reaping, ``ru_maxrss`` from ``wait4``."""
+def measure(cmd: Sequence[str], cwd: Path, scratch: Path, json_stdout: bool = False) -> Run:
+    """Run ``cmd`` once; wall time around start and reaping, ``ru_maxrss`` from ``wait4``.
+
+    With ``json_stdout`` the last line of standard output is read as the floor's own numbers.
+    """
     out_path, err_path = scratch / "stdout.txt", scratch / "stderr.txt"
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         start = time.perf_counter()
@@ -179,14 +190,14 @@ def measure(cmd: Sequence[str], cwd: Path, scratch: Path) -> Run:
     rss_mib = usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
     data = out_path.read_bytes()
     inner: Optional[Dict[str, float]] = None
-    last = data.strip().splitlines()[-1:] if data.strip() else []
-    if last and last[0].startswith(b"{"):
+    if json_stdout and data.strip():
         try:
-            inner = json.loads(last[0])
+            inner = json.loads(data.strip().splitlines()[-1])
         except ValueError:
             inner = None
     stderr_tail = err_path.read_bytes()[-2000:].decode("utf-8", "replace")
-    return Run(wall, rss_mib, proc.returncode, data.count(b"\n"), inner, stderr_tail)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(wall, cpu, rss_mib, proc.returncode, data.count(b"\n"), inner, stderr_tail)
 
 
 def run_job(job: Job, repeat: int, cwd: Path, scratch: Path) -> Result:
@@ -194,7 +205,7 @@ def run_job(job: Job, repeat: int, cwd: Path, scratch: Path) -> Result:
     if job.prime:
         measure(job.cmd, cwd, scratch)
     for _ in range(repeat):
-        result.runs.append(measure(job.cmd, cwd, scratch))
+        result.runs.append(measure(job.cmd, cwd, scratch, job.json_stdout))
     return result
 
 
@@ -290,6 +301,10 @@ def tool_version(cmd: Sequence[str]) -> str:
     return text.splitlines()[0] if text else "unknown"
 
 
+def load_average() -> Optional[List[float]]:
+    return list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+
+
 def fmt_seconds(s: float) -> str:
     return f"{s:.3f}" if s < 10 else f"{s:.1f}"
 
@@ -341,11 +356,12 @@ def to_json(results: Sequence[Result], skipped: Sequence[Dict[str, str]], meta: 
                 "corpus": r.job.corpus.name,
                 "cmd": list(r.job.cmd),
                 "median_s": r.median_s,
+                "median_cpu_s": r.median_cpu_s,
                 "files_per_s": r.files_per_s,
                 "peak_rss_mib": r.peak_rss_mib,
                 "runs": [
-                    {"wall_s": x.wall_s, "max_rss_mib": x.max_rss_mib, "returncode": x.returncode,
-                     "output_lines": x.output_lines, "inner": x.inner}
+                    {"wall_s": x.wall_s, "cpu_s": x.cpu_s, "max_rss_mib": x.max_rss_mib,
+                     "returncode": x.returncode, "output_lines": x.output_lines, "inner": x.inner}
                     for x in r.runs
                 ],
             }
@@ -405,13 +421,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         skipped.append({"tool": tool, "corpus": corpus, "reason": reason})
         print(f"skip {tool} on {corpus}: {reason}")
 
-    if args.bglint:
-        bglint: Optional[List[str]] = shlex.split(args.bglint)
-    else:
-        found = shutil.which("bglint")
-        bglint = [found] if found else None
-    if bglint is None:
-        print(NOT_INSTALLED)
+    bglint: Optional[List[str]] = shlex.split(args.bglint) if args.bglint else ["bglint"]
+    found = shutil.which(bglint[0]) if bglint else None
+    if found is None:
+        print(NOT_INSTALLED + (f" ({args.bglint!r} not found)" if args.bglint else ""))
+        bglint = None
     fpython = floor_python(args.peer_venv)
     peer_exes: Dict[str, Path] = {}
     for peer in args.peers:
@@ -440,12 +454,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         prefilter = (sys.executable, "-c", PREFILTER_FLOOR, *dirs)
         jobs.append(Job("prefilter floor", c, prefilter, json_stdout=True))
 
+    load_start = load_average()
     meta: Dict[str, object] = {
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
-        "loadavg_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "loadavg_start": load_start,
         "repeat": args.repeat,
         "floor_python": fpython,
         "versions": {},
@@ -468,12 +483,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for job in jobs:
             print(f"timing {job.tool} on {job.corpus.name} ({args.repeat}x) ...", flush=True)
             results.append(run_job(job, args.repeat, workdir, scratch))
-    meta["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    load_end = load_average()
+    meta["loadavg_end"] = load_end
 
     print()
     print(render_table(results))
     for note in notes_for(results):
         print(f"- {note}")
+    if load_start is not None and load_end is not None:
+        print(f"- load average (1 min) at start {load_start[0]:.2f}, at end {load_end[0]:.2f} "
+              f"on {os.cpu_count()} CPUs")
     if args.json is not None:
         args.json.write_text(json.dumps(to_json(results, skipped, meta, corpora), indent=2) + "\n",
                              encoding="utf-8")
