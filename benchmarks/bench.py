@@ -1,0 +1,504 @@
+"""Time bglint beside its peers and two floors on the pinned PyPI corpus.
+
+Usage::
+
+    python benchmarks/bench.py [--corpus small|large|both] [--repeat N] [--tiny DIR]
+                               [--peers all|none|ruff,flake8-async,fixit] [--bglint CMD]
+                               [--peer-venv DIR] [--[no-]skip-slow] [--cache DIR] [--json OUT]
+
+Rows (each one a command run ``--repeat`` times in a row; the table shows the median):
+
+* ``bglint cold`` / ``bglint cold -j1``: ``bglint check --select ALL --no-cache --exit-zero
+  --output-format concise DIRS`` with the default number of jobs / ``--jobs 1``.
+* ``bglint warm`` / ``bglint warm -j1``: the same without ``--no-cache``, after one untimed run
+  that fills the cache. bglint is ``bglint`` on PATH or ``--bglint CMD``; without it these rows
+  are skipped ("bglint not installed").
+* Peers, from the virtualenv ``--peer-venv`` (default ``<repo>/../venv-bench``):
+  ``ruff check --isolated --select ASYNC,FAST,S105,S106,S107,RUF006 --no-cache --exit-zero``,
+  ``flake8 --select ASYNC --exit-zero`` (with flake8-async installed), ``fixit lint`` (its
+  built-in rules). ``--isolated`` keeps ruff from reading the ``[tool.ruff]`` tables that some
+  sdists ship, which would exclude files or ignore rules per file. flake8 reads configuration from
+  its working folder only, and every tool runs in an empty scratch folder. With ``--skip-slow``
+  (the default) flake8-async and fixit are not run on LARGE (about 20 minutes each).
+* ``parse floor``: one Python process that walks the folders and runs ``libcst.parse_module`` on
+  every ``.py`` file: what any libcst-based linter pays at least. It runs in this interpreter when
+  it has libcst, else in the peer virtualenv's.
+* ``prefilter floor``: one Python process that walks the folders and reads every byte of every
+  ``.py`` file.
+
+What is measured, per run:
+
+* wall time: ``time.perf_counter()`` just before the process is started and just after it has
+  been reaped, so interpreter start-up and imports count, as a user sees them;
+* peak RSS: ``ru_maxrss`` from ``os.wait4`` on that one process. Linux reports there the largest
+  resident set of the process itself *and of every descendant it waited for* (a process pool's
+  workers included), i.e. the single biggest process of the tree, not the sum over processes
+  that were alive at the same time. A multi-process tool with four 100 MiB workers shows
+  100 MiB. Threads (ruff) share their process's RSS;
+* CPU time (JSON only): user + system time from the same ``wait4`` rusage, summed over the process
+  and its reaped descendants. On a shared machine it moves less than wall time does; the load
+  average at start and end is printed under the table for the same reason;
+* files/s: the corpus's ``.py`` file count (as ``corpus.py`` counts them) over the median time,
+  the same count for every tool, whatever a tool's own discovery skips.
+
+Standard output of each tool goes to a file (its line count is kept in the JSON as a sanity
+check), standard error too (shown when the exit status is unexpected). Before the timed runs one
+untimed read of every file warms the OS page cache, so "cold" means "without bglint's cache",
+never "from disk". POSIX only (``os.wait4``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.util
+import json
+import os
+import platform
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import corpus as corpus_mod  # noqa: E402  (the sibling script, importable without a package)
+
+REPO_ROOT = corpus_mod.REPO_ROOT
+DEFAULT_PEER_VENV = REPO_ROOT.parent / "venv-bench"
+PEERS = ("ruff", "flake8-async", "fixit")
+SLOW_PEERS = ("flake8-async", "fixit")
+RUFF_SELECT = "ASYNC,FAST,S105,S106,S107,RUF006"
+NOT_INSTALLED = "bglint not installed"
+
+# Run inside a fresh interpreter: walk like corpus.iter_py_files (no symlinks), print one JSON line.
+_WALK = """
+import json, os, sys, time
+def py_files(roots):
+    for root in roots:
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames.sort()
+            for name in sorted(filenames):
+                path = os.path.join(dirpath, name)
+                if name.endswith('.py') and not os.path.islink(path) and os.path.isfile(path):
+                    yield path
+"""
+PREFILTER_FLOOR = _WALK + """
+start = time.perf_counter()
+files = nbytes = 0
+for path in py_files(sys.argv[1:]):
+    with open(path, 'rb') as fh:
+        nbytes += len(fh.read())
+    files += 1
+print(json.dumps({'files': files, 'bytes': nbytes, 'inner_s': time.perf_counter() - start}))
+"""
+PARSE_FLOOR = _WALK + """
+import libcst
+start = time.perf_counter()
+files = nbytes = failed = 0
+for path in py_files(sys.argv[1:]):
+    with open(path, 'rb') as fh:
+        source = fh.read()
+    files += 1
+    nbytes += len(source)
+    try:
+        libcst.parse_module(source)
+    except Exception:  # syntax errors in the corpus (Python 2 samples, test data) count as work done
+        failed += 1
+print(json.dumps({'files': files, 'bytes': nbytes, 'failed': failed,
+                  'inner_s': time.perf_counter() - start}))
+"""
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """The folders one row is timed on."""
+
+    name: str
+    dirs: Tuple[Path, ...]
+    files: int
+    nbytes: int
+
+
+@dataclass(frozen=True)
+class Job:
+    """One row of the table: a command, how to prepare it, and which exit statuses are normal."""
+
+    tool: str
+    corpus: Corpus
+    cmd: Tuple[str, ...]
+    ok_codes: Tuple[int, ...] = (0,)
+    prime: bool = False  # one untimed run first (fills bglint's cache)
+    json_stdout: bool = False  # the floors print their own numbers as one JSON line
+
+
+@dataclass(frozen=True)
+class Run:
+    wall_s: float
+    cpu_s: float  # user + system time of the process and its reaped descendants
+    max_rss_mib: float
+    returncode: int
+    output_lines: int
+    inner: Optional[Dict[str, float]]
+    stderr_tail: str
+
+
+@dataclass
+class Result:
+    job: Job
+    runs: List[Run] = field(default_factory=list)
+
+    @property
+    def median_s(self) -> float:
+        return statistics.median(r.wall_s for r in self.runs)
+
+    @property
+    def median_cpu_s(self) -> float:
+        return statistics.median(r.cpu_s for r in self.runs)
+
+    @property
+    def peak_rss_mib(self) -> float:
+        return max(r.max_rss_mib for r in self.runs)
+
+    @property
+    def files_per_s(self) -> float:
+        return self.job.corpus.files / self.median_s if self.median_s > 0 else float("inf")
+
+    @property
+    def bad_runs(self) -> List[Run]:
+        return [r for r in self.runs if r.returncode not in self.job.ok_codes]
+
+
+def measure(cmd: Sequence[str], cwd: Path, scratch: Path, json_stdout: bool = False) -> Run:
+    """Run ``cmd`` once; wall time around start and reaping, ``ru_maxrss`` from ``wait4``.
+
+    With ``json_stdout`` the last line of standard output is read as the floor's own numbers.
+    """
+    out_path, err_path = scratch / "stdout.txt", scratch / "stderr.txt"
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(list(cmd), cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait again
+    # ru_maxrss is in KiB on Linux and the BSDs, in bytes on macOS.
+    rss_mib = usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+    data = out_path.read_bytes()
+    inner: Optional[Dict[str, float]] = None
+    if json_stdout and data.strip():
+        try:
+            inner = json.loads(data.strip().splitlines()[-1])
+        except ValueError:
+            inner = None
+    stderr_tail = err_path.read_bytes()[-2000:].decode("utf-8", "replace")
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(wall, cpu, rss_mib, proc.returncode, data.count(b"\n"), inner, stderr_tail)
+
+
+def run_job(job: Job, repeat: int, cwd: Path, scratch: Path) -> Result:
+    result = Result(job)
+    if job.prime:
+        measure(job.cmd, cwd, scratch)
+    for _ in range(repeat):
+        result.runs.append(measure(job.cmd, cwd, scratch, job.json_stdout))
+    return result
+
+
+def load_corpus(name: str, dirs: Sequence[Path]) -> Corpus:
+    files = nbytes = 0
+    for d in dirs:
+        for path in corpus_mod.iter_py_files(d):
+            files += 1
+            nbytes += path.stat().st_size
+    return Corpus(name, tuple(dirs), files, nbytes)
+
+
+def warm_page_cache(corpus: Corpus) -> None:
+    """Read every file once, untimed, so that no row pays for the disk."""
+    for d in corpus.dirs:
+        for path in corpus_mod.iter_py_files(d):
+            path.read_bytes()
+
+
+def parse_peers(value: str) -> List[str]:
+    if value == "all":
+        return list(PEERS)
+    if value == "none":
+        return []
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [n for n in names if n not in PEERS]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown peer(s) {', '.join(unknown)}; choose from {', '.join(PEERS)}"
+        )
+    return names
+
+
+def venv_bin(venv: Path, exe: str) -> Optional[Path]:
+    path = venv / ("Scripts" if os.name == "nt" else "bin") / exe
+    return path if path.is_file() and os.access(path, os.X_OK) else None
+
+
+def floor_python(peer_venv: Path) -> Optional[str]:
+    """An interpreter with libcst: this one, else the peer virtualenv's."""
+    if importlib.util.find_spec("libcst") is not None:
+        return sys.executable
+    python = venv_bin(peer_venv, "python")
+    if python and subprocess.run([str(python), "-c", "import libcst"], capture_output=True).returncode == 0:
+        return str(python)
+    return None
+
+
+def bglint_jobs(bglint: Sequence[str], corpus: Corpus) -> List[Job]:
+    base = (*bglint, "check", "--select", "ALL", "--exit-zero", "--output-format", "concise")
+    dirs = tuple(str(d) for d in corpus.dirs)
+    return [
+        Job("bglint cold", corpus, (*base, "--no-cache", *dirs)),
+        Job("bglint cold -j1", corpus, (*base, "--no-cache", "--jobs", "1", *dirs)),
+        Job("bglint warm", corpus, (*base, *dirs), prime=True),
+        Job("bglint warm -j1", corpus, (*base, "--jobs", "1", *dirs), prime=True),
+    ]
+
+
+def peer_job(peer: str, exe: Path, corpus: Corpus) -> Job:
+    dirs = tuple(str(d) for d in corpus.dirs)
+    if peer == "ruff":
+        cmd = (str(exe), "check", "--isolated", "--select", RUFF_SELECT, "--no-cache", "--exit-zero", *dirs)
+        return Job("ruff", corpus, cmd)
+    if peer == "flake8-async":
+        return Job("flake8-async", corpus, (str(exe), "--select", "ASYNC", "--exit-zero", *dirs))
+    # fixit's exit status: bit 0 = some file has violations, bit 1 = some file failed (e.g. syntax).
+    return Job("fixit", corpus, (str(exe), "lint", *dirs), ok_codes=(0, 1, 2, 3))
+
+
+PEER_EXE = {"ruff": "ruff", "flake8-async": "flake8", "fixit": "fixit"}
+
+
+def peer_available(peer: str, venv: Path) -> Tuple[Optional[Path], str]:
+    """The peer's executable in ``venv``, or None and why it can't be used."""
+    exe = venv_bin(venv, PEER_EXE[peer])
+    if exe is None:
+        return None, f"{peer} not installed in {venv}"
+    if peer == "flake8-async":
+        python = venv_bin(venv, "python")
+        probe = [str(python), "-c", "import flake8_async"] if python else None
+        if probe is None or subprocess.run(probe, capture_output=True).returncode != 0:
+            return None, f"flake8-async plugin not installed in {venv}"
+    return exe, ""
+
+
+def tool_version(cmd: Sequence[str]) -> str:
+    try:
+        out = subprocess.run([*cmd, "--version"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"unknown ({exc})"
+    text = (out.stdout or out.stderr).strip()
+    return text.splitlines()[0] if text else "unknown"
+
+
+def load_average() -> Optional[List[float]]:
+    return list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+
+
+def fmt_seconds(s: float) -> str:
+    return f"{s:.3f}" if s < 10 else f"{s:.1f}"
+
+
+def render_table(results: Sequence[Result]) -> str:
+    cold = {r.job.corpus.name: r.median_s for r in results if r.job.tool == "bglint cold"}
+    lines = [
+        "| tool | corpus | median s | files/s | peak RSS MiB | ratio vs bglint cold |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        base = cold.get(r.job.corpus.name)
+        ratio = f"{r.median_s / base:.2f}x" if base else "n/a"
+        lines.append(
+            f"| {r.job.tool} | {r.job.corpus.name} | {fmt_seconds(r.median_s)} | {r.files_per_s:,.0f} | "
+            f"{r.peak_rss_mib:.0f} | {ratio} |"
+        )
+    return "\n".join(lines)
+
+
+def notes_for(results: Sequence[Result]) -> List[str]:
+    notes: List[str] = []
+    for r in results:
+        where = f"{r.job.tool} on {r.job.corpus.name}"
+        for run in r.bad_runs[:1]:
+            notes.append(f"{where}: exit status {run.returncode} in {len(r.bad_runs)}/{len(r.runs)} runs; "
+                         f"stderr ends: {run.stderr_tail.strip()[-300:]!r}")
+        inner = r.runs[-1].inner if r.job.json_stdout else None
+        if inner is not None:
+            loop_s = statistics.median(x.inner["inner_s"] for x in r.runs if x.inner)
+            note = f"{where}: in-process loop {fmt_seconds(loop_s)} s"
+            note += f", {int(inner['files'])} files, {inner['bytes'] / 1e6:.1f} MB"
+            if inner.get("failed"):
+                note += f", {int(inner['failed'])} files failed to parse"
+            notes.append(note)
+    return notes
+
+
+def to_json(results: Sequence[Result], skipped: Sequence[Dict[str, str]], meta: Dict[str, object],
+            corpora: Sequence[Corpus]) -> Dict[str, object]:
+    return {
+        "meta": meta,
+        "corpora": {
+            c.name: {"dirs": [str(d) for d in c.dirs], "files": c.files, "bytes": c.nbytes} for c in corpora
+        },
+        "results": [
+            {
+                "tool": r.job.tool,
+                "corpus": r.job.corpus.name,
+                "cmd": list(r.job.cmd),
+                "median_s": r.median_s,
+                "median_cpu_s": r.median_cpu_s,
+                "files_per_s": r.files_per_s,
+                "peak_rss_mib": r.peak_rss_mib,
+                "runs": [
+                    {"wall_s": x.wall_s, "cpu_s": x.cpu_s, "max_rss_mib": x.max_rss_mib,
+                     "returncode": x.returncode, "output_lines": x.output_lines, "inner": x.inner}
+                    for x in r.runs
+                ],
+            }
+            for r in results
+        ],
+        "skipped": list(skipped),
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Time bglint, its peers and the parse/read floors on the pinned corpus.",
+        epilog="See the module docstring for exactly what is measured.",
+    )
+    parser.add_argument("--corpus", choices=("small", "large", "both"), default="both")
+    parser.add_argument("--tiny", type=Path, metavar="DIR", help="time on DIR instead of the corpus")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per row (median shown; default 3)")
+    parser.add_argument("--peers", type=parse_peers, default=list(PEERS),
+                        help=f"all, none, or a comma list of {', '.join(PEERS)} (default all)")
+    parser.add_argument("--bglint", metavar="CMD",
+                        help="bglint command (shell words; default `bglint` on PATH)")
+    parser.add_argument("--peer-venv", type=Path, default=DEFAULT_PEER_VENV,
+                        help=f"virtualenv holding the peers (default {DEFAULT_PEER_VENV})")
+    parser.add_argument("--skip-slow", action=argparse.BooleanOptionalAction, default=True,
+                        help="skip flake8-async and fixit on LARGE (default on)")
+    parser.add_argument("--cache", type=Path, help="corpus cache (see corpus.py)")
+    parser.add_argument("--json", type=Path, metavar="OUT", help="write the raw numbers here")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.repeat < 1:
+        print("bench.py: error: --repeat must be at least 1", file=sys.stderr)
+        return 2
+    if not hasattr(os, "wait4"):
+        print("bench.py: error: needs os.wait4 (POSIX)", file=sys.stderr)
+        return 2
+
+    corpora: List[Corpus] = []
+    try:
+        if args.tiny is not None:
+            if not args.tiny.is_dir():
+                print(f"bench.py: error: {args.tiny} is not a folder", file=sys.stderr)
+                return 2
+            corpora.append(load_corpus("tiny", [args.tiny.resolve()]))
+        else:
+            for size in ("small", "large") if args.corpus == "both" else (args.corpus,):
+                corpora.append(load_corpus(size.upper(), corpus_mod.corpus_dirs(size, args.cache)))
+    except corpus_mod.CorpusError as exc:
+        print(f"bench.py: error: {exc}", file=sys.stderr)
+        return 2
+
+    skipped: List[Dict[str, str]] = []
+
+    def skip(tool: str, corpus: str, reason: str) -> None:
+        skipped.append({"tool": tool, "corpus": corpus, "reason": reason})
+        print(f"skip {tool} on {corpus}: {reason}")
+
+    bglint: Optional[List[str]] = shlex.split(args.bglint) if args.bglint else ["bglint"]
+    found = shutil.which(bglint[0]) if bglint else None
+    if found is None:
+        print(NOT_INSTALLED + (f" ({args.bglint!r} not found)" if args.bglint else ""))
+        bglint = None
+    fpython = floor_python(args.peer_venv)
+    peer_exes: Dict[str, Path] = {}
+    for peer in args.peers:
+        exe, why = peer_available(peer, args.peer_venv)
+        if exe is None:
+            print(f"{why}; {peer} rows skipped")
+        else:
+            peer_exes[peer] = exe
+
+    jobs: List[Job] = []
+    for c in corpora:
+        dirs = tuple(str(d) for d in c.dirs)
+        if bglint is not None:
+            jobs.extend(bglint_jobs(bglint, c))
+        for peer in args.peers:
+            if peer not in peer_exes:
+                skip(peer, c.name, "not installed")
+            elif args.skip_slow and c.name == "LARGE" and peer in SLOW_PEERS:
+                skip(peer, c.name, "slow on LARGE (--skip-slow; pass --no-skip-slow to time it)")
+            else:
+                jobs.append(peer_job(peer, peer_exes[peer], c))
+        if fpython is None:
+            skip("parse floor", c.name, "no interpreter with libcst")
+        else:
+            jobs.append(Job("parse floor", c, (fpython, "-c", PARSE_FLOOR, *dirs), json_stdout=True))
+        prefilter = (sys.executable, "-c", PREFILTER_FLOOR, *dirs)
+        jobs.append(Job("prefilter floor", c, prefilter, json_stdout=True))
+
+    load_start = load_average()
+    meta: Dict[str, object] = {
+        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "loadavg_start": load_start,
+        "repeat": args.repeat,
+        "floor_python": fpython,
+        "versions": {},
+    }
+    versions: Dict[str, str] = {}
+    if bglint is not None:
+        versions["bglint"] = tool_version(bglint)
+    for peer, exe in peer_exes.items():
+        versions[peer] = tool_version([str(exe)])
+    meta["versions"] = versions
+
+    results: List[Result] = []
+    with tempfile.TemporaryDirectory(prefix="bglint-bench-") as tmp:
+        workdir, scratch = Path(tmp, "cwd"), Path(tmp, "out")
+        workdir.mkdir()
+        scratch.mkdir()
+        for c in corpora:
+            print(f"{c.name}: {c.files} .py files, {c.nbytes / 1e6:.1f} MB in {len(c.dirs)} folder(s)")
+            warm_page_cache(c)
+        for job in jobs:
+            print(f"timing {job.tool} on {job.corpus.name} ({args.repeat}x) ...", flush=True)
+            results.append(run_job(job, args.repeat, workdir, scratch))
+    load_end = load_average()
+    meta["loadavg_end"] = load_end
+
+    print()
+    print(render_table(results))
+    for note in notes_for(results):
+        print(f"- {note}")
+    if load_start is not None and load_end is not None:
+        print(f"- load average (1 min) at start {load_start[0]:.2f}, at end {load_end[0]:.2f} "
+              f"on {os.cpu_count()} CPUs")
+    if args.json is not None:
+        args.json.write_text(json.dumps(to_json(results, skipped, meta, corpora), indent=2) + "\n",
+                             encoding="utf-8")
+        print(f"raw numbers written to {args.json}")
+    return 1 if any(r.bad_runs for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Smoke test of benchmarks/bench.py on three tiny files: no network, no corpus, no peers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench.py"
+
+FILES = {
+    "tasks.py": "import asyncio\n\n\nasync def start() -> None:\n    asyncio.create_task(asyncio.sleep(0))\n",
+    "routes.py": (
+        "from fastapi import BackgroundTasks, FastAPI\n\napp = FastAPI()\n\n\n"
+        "@app.post('/x')\ndef x(tasks: BackgroundTasks) -> None:\n    tasks.add_task(print, 'x')\n"
+    ),
+    "plain.py": "VALUE = 1\n",
+}
+
+
+def table_rows(stdout: str) -> dict:
+    """Map ``tool`` -> cells of each markdown table row below the header."""
+    rows = {}
+    for line in stdout.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == 6 and cells[0] not in ("tool", "---"):
+            rows[cells[0]] = cells
+    return rows
+
+
+def test_bench_tiny_prints_table_and_json(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for name, text in FILES.items():
+        (src / name).write_text(text, encoding="utf-8")
+    out_json = tmp_path / "bench.json"
+
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--tiny", str(src), "--repeat", "1", "--peers", "none",
+         "--json", str(out_json)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    assert "| tool | corpus | median s | files/s | peak RSS MiB | ratio vs bglint cold |" in proc.stdout
+    rows = table_rows(proc.stdout)
+    expected = {"prefilter floor", "parse floor"}
+    bglint_installed = shutil.which("bglint") is not None
+    if bglint_installed:
+        expected |= {"bglint cold", "bglint cold -j1", "bglint warm", "bglint warm -j1"}
+        assert rows["bglint cold"][5] == "1.00x"
+    else:
+        assert "bglint not installed" in proc.stdout
+        assert not any(tool.startswith("bglint") for tool in rows)
+    assert set(rows) == expected  # --peers none: no ruff, flake8-async or fixit row
+    for cells in rows.values():
+        assert cells[1] == "tiny"
+        assert float(cells[2]) > 0
+
+    data = json.loads(out_json.read_text(encoding="utf-8"))
+    assert data["corpora"]["tiny"]["files"] == 3
+    assert {r["tool"] for r in data["results"]} == expected
+    floors = {r["tool"]: r for r in data["results"] if r["tool"].endswith("floor")}
+    for result in floors.values():
+        (run,) = result["runs"]
+        assert run["returncode"] == 0
+        assert run["inner"]["files"] == 3
+        assert run["max_rss_mib"] > 1
+        assert result["files_per_s"] == 3 / result["median_s"]
+    assert floors["parse floor"]["runs"][0]["inner"]["failed"] == 0
