@@ -6,6 +6,7 @@ text (tests, editors). Fixing re-lints a file after each round of edits until no
 
 from __future__ import annotations
 
+import gc
 import re
 import traceback
 from dataclasses import dataclass, field
@@ -198,7 +199,15 @@ class Engine:
         project: Optional[Project] = None,
     ) -> Report:
         """Lint ``files``; ``context`` files only contribute hand-offs (their findings are not reported)."""
-        return sources.call_with_deep_stack(lambda: self._check(files, fix, unsafe, write, context, project))
+        # Parsing builds millions of objects that all stay alive until the run ends: Python's cyclic
+        # collector would keep re-scanning them (two fifths of the parse time) to free nothing.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return sources.call_with_deep_stack(lambda: self._check(files, fix, unsafe, write, context, project))
+        finally:
+            if collecting:
+                gc.enable()
 
     def _check(self, files: Sequence[Path], fix: bool, unsafe: bool, write: bool, context: Sequence[Path], project: Optional[Project]) -> Report:
         report = Report()

@@ -15,6 +15,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
+from bglint import walk
 from bglint.names import canonical
 
 _BUILTINS = frozenset(dir(builtins))
@@ -131,9 +132,10 @@ def _import_from_module(node: cst.ImportFrom, package: str) -> Optional[str]:
     return ".".join(base) or None
 
 
-class _Collector(cst.CSTVisitor):
+class _Collector:
+    """Visitor hooks for :func:`bglint.walk.walk`, filling one :class:`ModuleFacts`."""
+
     def __init__(self, facts: "ModuleFacts") -> None:
-        super().__init__()
         self.facts = facts
         # one stack for both kinds of scope, so "directly inside a class" is just a look at the top
         self.scopes: List[Union[FunctionFacts, ClassFacts]] = []
@@ -422,12 +424,13 @@ class ModuleFacts:
 
     @property
     def parents(self) -> Dict[int, cst.CSTNode]:
+        """The parent of every significant node (layout nodes, see :mod:`bglint.walk`, have none)."""
         if self._parents is None:
             parents: Dict[int, cst.CSTNode] = {}
             stack: List[cst.CSTNode] = [self.tree]
             while stack:
                 node = stack.pop()
-                for child in node.children:
+                for child in walk.children(node):
                     parents[id(child)] = node
                     stack.append(child)
             self._parents = parents
@@ -446,5 +449,5 @@ class ModuleFacts:
 
 def collect(path: str, name: str, package: str, source: str, tree: cst.Module) -> ModuleFacts:
     facts = ModuleFacts(path, name, package, source, tree)
-    tree.visit(_Collector(facts))
+    walk.walk(tree, _Collector(facts))
     return facts

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, List, TypeVar, Union
 
 import libcst as cst
+from libcst import CSTNode
 
 # libcst's parser recurses; nesting past this is refused up front with a clear message
 MAX_NESTING = 200
@@ -110,10 +111,34 @@ def _check_nesting(text: str) -> None:
         raise SourceError(f"too deeply nested to parse (more than {MAX_NESTING} levels of brackets)")
 
 
+_PARSE_LOCK = threading.Lock()
+
+
+def _parse_unvalidated(text: str) -> cst.Module:
+    """``cst.parse_module`` without re-validating each node the parser builds.
+
+    Every node's ``__post_init__`` runs its ``_validate`` (a fifth of the parse time, mostly
+    regular expressions over whitespace), which only guards hand-built trees: what the parser
+    builds is valid by construction (libcst's own note on ``CSTNode.__post_init__``). Nodes built
+    elsewhere, fixes included, are still validated: the hook is swapped only while parsing.
+    """
+    with _PARSE_LOCK:
+        validate = CSTNode.__post_init__
+        CSTNode.__post_init__ = _no_validation  # type: ignore[method-assign]
+        try:
+            return cst.parse_module(text)
+        finally:
+            CSTNode.__post_init__ = validate  # type: ignore[method-assign]
+
+
+def _no_validation(self: CSTNode) -> None:
+    pass
+
+
 def parse(text: str) -> cst.Module:
     _check_nesting(text)
     try:
-        return cst.parse_module(text)
+        return _parse_unvalidated(text)
     except cst.ParserSyntaxError as err:
         raise SourceError(f"syntax error at line {err.raw_line}, column {err.raw_column + 1}: {err.message}") from None
     except RecursionError:
