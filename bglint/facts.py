@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import libcst as cst
+from libcst._position import CodePosition
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+from libcst.metadata.position_provider import NEWLINE_RE, PositionProvidingCodegenState
 
 from bglint import walk
 from bglint.names import canonical
@@ -341,6 +343,7 @@ class ModuleFacts:
         self.calls: List[Tuple[cst.Call, Optional[FunctionFacts]]] = []
         self.order: Dict[int, int] = {}
         self._positions: Optional[Dict[cst.CSTNode, CodeRange]] = None
+        self._statement_positions: Dict[int, Optional[_StatementPositions]] = {}
         self._parents: Optional[Dict[int, cst.CSTNode]] = None
         self._line_starts: Optional[List[int]] = None
 
@@ -403,7 +406,33 @@ class ModuleFacts:
         return self._positions
 
     def position(self, node: cst.CSTNode) -> CodeRange:
+        if self._positions is None:
+            found = self._position_in_statement(node)
+            if found is not None:
+                return found
         return self.positions[node]
+
+    def _position_in_statement(self, node: cst.CSTNode) -> Optional[CodeRange]:
+        """The position of ``node`` from the top-level statement holding it alone (see
+        :class:`_StatementPositions`), or None where that cannot be done exactly."""
+        top = self._top_statement(node)
+        if top is None:
+            return None
+        key = id(top)
+        if key not in self._statement_positions:
+            self._statement_positions[key] = _StatementPositions.compute(top, self.tree, self.source)
+        found = self._statement_positions[key]
+        return found.get(node) if found is not None else None
+
+    def _top_statement(self, node: cst.CSTNode) -> Optional[cst.CSTNode]:
+        cur = node
+        while True:
+            parent = self.parent(cur)
+            if parent is None:
+                return None
+            if parent is self.tree:
+                return cur
+            cur = parent
 
     def offset(self, line: int, column: int) -> int:
         if self._line_starts is None:
@@ -445,6 +474,75 @@ class ModuleFacts:
         while cur is not None and not isinstance(cur, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
             cur = self.parent(cur)
         return cur
+
+
+class _PositionSink:
+    """Stands in for libcst's position provider: the codegen state records into ``_computed``."""
+
+    def __init__(self) -> None:
+        self._computed: Dict[cst.CSTNode, CodeRange] = {}
+
+
+class _StatementPositions:
+    """Exact positions inside one top-level statement, without generating the whole module.
+
+    libcst's positions come from regenerating the code of the whole module (the cost of a parse
+    again). A top-level statement starts a line at column 0, so positions inside it are those of
+    its own code shifted by the lines before it: its code (leading blank and comment lines
+    included) is searched in the source, and used only when it sits at exactly one line start.
+    """
+
+    def __init__(self, ranges: Dict[cst.CSTNode, CodeRange], shift: int) -> None:
+        self.ranges = ranges
+        self.shift = shift
+
+    @classmethod
+    def compute(cls, stmt: cst.CSTNode, tree: cst.Module, source: str) -> Optional["_StatementPositions"]:
+        sink = _PositionSink()
+        state = PositionProvidingCodegenState(
+            default_indent=tree.default_indent, default_newline=tree.default_newline, provider=sink  # type: ignore[arg-type]
+        )
+        stmt._codegen(state)
+        tokens = state.tokens
+        if tree.body and stmt is tree.body[-1] and not tree.footer and not tree.has_trailing_newline:
+            tokens = tokens[:-1]  # Module drops the file's last newline token (Module._codegen_impl)
+        code = "".join(tokens)
+        start = _only_line_start(source, code)
+        if start is None:
+            return None
+        return cls(sink._computed, _count_newlines(source, start))
+
+    def get(self, node: cst.CSTNode) -> Optional[CodeRange]:
+        rng = self.ranges.get(node)
+        if rng is None:
+            return None
+        if not self.shift:
+            return rng
+        return CodeRange(
+            CodePosition(rng.start.line + self.shift, rng.start.column), CodePosition(rng.end.line + self.shift, rng.end.column)
+        )
+
+
+def _only_line_start(source: str, code: str) -> Optional[int]:
+    """The offset where ``code`` occurs in ``source`` at the start of a line, if it does exactly once."""
+    if not code:
+        return None
+    found: Optional[int] = None
+    at = source.find(code)
+    while at != -1:
+        if at == 0 or source[at - 1] == "\n" or (source[at - 1] == "\r" and source[at] != "\n"):
+            if found is not None:
+                return None
+            found = at
+        at = source.find(code, at + 1)
+    return found
+
+
+def _count_newlines(source: str, end: int) -> int:
+    """Line breaks before ``end``, counted as libcst counts them (``\\r\\n``, ``\\r`` or ``\\n``)."""
+    if "\r" not in source:
+        return source.count("\n", 0, end)
+    return len(NEWLINE_RE.findall(source, 0, end))
 
 
 def collect(path: str, name: str, package: str, source: str, tree: cst.Module) -> ModuleFacts:

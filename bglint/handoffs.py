@@ -16,7 +16,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import libcst as cst
 
-from bglint import names
+from bglint import names, walk
 from bglint.facts import FunctionFacts, ModuleFacts
 from bglint.project import Project, Symbol
 from bglint.semantics import ParamInfo, Semantics
@@ -410,11 +410,10 @@ def awaited_in_request(site: TaskSite) -> bool:
     return bool(holding) and _awaits_any(fn.node.body, holding)
 
 
-class _AwaitedNames(cst.CSTVisitor):
-    """Collects every name used inside an ``await`` expression."""
+class _AwaitedNames:
+    """Collects every name used inside an ``await`` expression (hooks for :func:`walk.walk`)."""
 
     def __init__(self) -> None:
-        super().__init__()
         self.depth = 0
         self.names: set = set()
 
@@ -431,5 +430,5 @@ class _AwaitedNames(cst.CSTVisitor):
 
 def _awaits_any(body: cst.CSTNode, names_: set) -> bool:
     visitor = _AwaitedNames()
-    body.visit(visitor)
+    walk.walk(body, visitor)
     return bool(visitor.names & names_)

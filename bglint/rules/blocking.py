@@ -20,7 +20,7 @@ from typing import Dict, FrozenSet, Iterator, List, Optional, Sequence, Set, Tup
 
 import libcst as cst
 
-from bglint import names
+from bglint import names, walk
 from bglint.context import RuleContext
 from bglint.data import BlockingCall
 from bglint.facts import FunctionFacts, ModuleFacts, dotted
@@ -346,13 +346,14 @@ def _body_calls(fn: FunctionFacts) -> List[cst.Call]:
     """Calls that run when ``fn``'s body runs, on its own thread: not awaited, not in a lambda or a
     nested def, not in decorators or defaults."""
     collector = _BodyCalls()
-    fn.node.body.visit(collector)
+    walk.walk(fn.node.body, collector)
     return [c for c in fn.calls if id(c) in collector.calls]
 
 
-class _BodyCalls(cst.CSTVisitor):
+class _BodyCalls:
+    """Hooks for :func:`walk.walk`."""
+
     def __init__(self) -> None:
-        super().__init__()
         self.calls: Set[int] = set()
         self._awaited: Set[int] = set()
         self._lambdas = 0
