@@ -25,8 +25,8 @@ from bglint.semantics import Semantics
 
 # A file can only hold a hand-off (or a rule's other subject) if it contains one of these.
 PREFILTER = re.compile(
-    r"add_task|BackgroundTask|background\s*=|create_task|ensure_future|\.delay\(|apply_async"
-    r"|enqueue|\.send(?:_with_options)?\(|on_event"
+    r"add_task|BackgroundTask|\bbackground\s*=(?!=)|create_task|ensure_future|\.delay\(|apply_async"
+    r"|enqueue|\.send(?:_with_options)?\(|\.on_event\s*\(|add_event_handler"
 )
 MAX_FIX_ROUNDS = 10
 
@@ -161,7 +161,7 @@ class Engine:
         roots = list(self.settings.src)
         if self.settings.root is not None:
             roots.append(self.settings.root)
-        return Project(extra_roots=roots)
+        return Project(extra_roots=roots, eager=PREFILTER)
 
     def _candidates(self, project: Project, files: Iterable[Path], errors: Optional[List[FileError]]) -> List[Path]:
         out = []

@@ -8,7 +8,9 @@ the project index's business (:mod:`bglint.project`).
 
 from __future__ import annotations
 
+import ast
 import builtins
+import re
 from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -17,7 +19,7 @@ from libcst._position import CodePosition
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 from libcst.metadata.position_provider import NEWLINE_RE, PositionProvidingCodegenState
 
-from bglint import walk
+from bglint import sources, walk
 from bglint.names import canonical
 
 _BUILTINS = frozenset(dir(builtins))
@@ -137,15 +139,16 @@ def _import_from_module(node: cst.ImportFrom, package: str) -> Optional[str]:
 class _Collector:
     """Visitor hooks for :func:`bglint.walk.walk`, filling one :class:`ModuleFacts`."""
 
-    def __init__(self, facts: "ModuleFacts") -> None:
+    def __init__(self, facts: "ModuleFacts", shadowed: bool = False) -> None:
         self.facts = facts
         # one stack for both kinds of scope, so "directly inside a class" is just a look at the top
         self.scopes: List[Union[FunctionFacts, ClassFacts]] = []
-        self.order = 0
+        # a top-level def parsed late whose name a later statement rebinds: it must not win the name
+        self.shadowed = shadowed
 
     def _tick(self, node: cst.CSTNode) -> None:
-        self.order += 1
-        self.facts.order[id(node)] = self.order
+        self.facts._order_counter += 1
+        self.facts.order[id(node)] = self.facts._order_counter
 
     @property
     def fn(self) -> Optional[FunctionFacts]:
@@ -169,9 +172,9 @@ class _Collector:
     # -- scopes -------------------------------------------------------------------------
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         cls = ClassFacts(node, node.name.value, self._qualname(node.name.value), [a.value for a in node.bases])
-        if not self.scopes:
+        if not self.scopes and not (self.shadowed and cls.name in self.facts.classes):
             self.facts.classes[cls.name] = cls
-        self.facts.all_classes.append(cls)
+        self.facts._all_classes.append(cls)
         self.scopes.append(cls)
 
     def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
@@ -193,9 +196,9 @@ class _Collector:
             cls.methods[fn.name] = fn
         elif parent is not None:
             parent.nested.append(fn)
-        else:
+        elif not (self.shadowed and fn.name in self.facts.functions):
             self.facts.functions[fn.name] = fn
-        self.facts.all_functions.append(fn)
+        self.facts._all_functions.append(fn)
         self.facts.function_of_node[id(node)] = fn
         self.scopes.append(fn)
 
@@ -212,7 +215,7 @@ class _Collector:
                 self.facts.mutated_globals.setdefault(name, []).append(value)
                 return
             fn.assignments.setdefault(name, []).append(value)
-        else:
+        elif not (self.shadowed and name in self.facts.assignments):
             self.facts.assignments[name] = value
 
     def visit_Global(self, node: cst.Global) -> None:
@@ -322,30 +325,98 @@ class _Collector:
 
 
 class ModuleFacts:
-    """What one module contains. Built by :func:`collect` from a parsed tree."""
+    """What one module contains. Built by :func:`collect` from a parsed tree, or by :func:`build`,
+    which parses the top-level defs and classes that cannot hold a hand-off only when asked for."""
 
-    def __init__(self, path: str, name: str, package: str, source: str, tree: cst.Module) -> None:
+    def __init__(self, path: str, name: str, package: str, source: str, tree: cst.Module, parsed_text: Optional[str] = None) -> None:
         self.path = path
         self.name = name
         self.package = package
         self.source = source
         self.tree = tree
+        # the text ``tree`` was parsed from: ``source`` with the lines of not-yet-parsed top-level
+        # defs blanked out (same lines, same columns), or ``source`` itself
+        self.parsed_text = source if parsed_text is None else parsed_text
+        # top-level statements not parsed yet (line ranges, 1-based, inclusive), by the name they
+        # bind last: filled by :func:`build`
+        self._unparsed: Dict[str, Tuple[int, int]] = {}
+        self._unparsed_classes: Dict[str, Tuple[int, int]] = {}
+        self._unparsed_assignments: Dict[str, Tuple[int, int]] = {}
+        self._blanked: List[Tuple[int, int]] = []  # every statement left out, in line order
+        self._shadowed: set = set()  # ... of which those whose names a later statement rebinds
+        self._parsed_late: set = set()
+        self._late: Dict[int, Tuple[cst.Module, int]] = {}  # id(top statement parsed late) -> (its module, line shift)
+        self._late_tops: List[cst.CSTNode] = []
+        self._lines: Optional[List[str]] = None
+        self._order_counter = 0
         self.imports: Dict[str, str] = {}
         self.any_imports: Dict[str, str] = {}
         self.imported_modules: set = set()
-        self.functions: Dict[str, FunctionFacts] = {}
-        self.classes: Dict[str, ClassFacts] = {}
-        self.all_functions: List[FunctionFacts] = []
-        self.all_classes: List[ClassFacts] = []
+        self.functions: Dict[str, FunctionFacts] = _LazyDefs(self, self._unparsed)
+        self.classes: Dict[str, ClassFacts] = _LazyDefs(self, self._unparsed_classes)
+        self._all_functions: List[FunctionFacts] = []
+        self._all_classes: List[ClassFacts] = []
         self.function_of_node: Dict[int, FunctionFacts] = {}
-        self.assignments: Dict[str, cst.BaseExpression] = {}
+        self.assignments: Dict[str, cst.BaseExpression] = _LazyDefs(self, self._unparsed_assignments)
         self.mutated_globals: Dict[str, List[cst.BaseExpression]] = {}
+        # calls of the parsed statements: every call that can be a hand-off (see :func:`build`)
         self.calls: List[Tuple[cst.Call, Optional[FunctionFacts]]] = []
         self.order: Dict[int, int] = {}
         self._positions: Optional[Dict[cst.CSTNode, CodeRange]] = None
         self._statement_positions: Dict[int, Optional[_StatementPositions]] = {}
         self._parents: Optional[Dict[int, cst.CSTNode]] = None
         self._line_starts: Optional[List[int]] = None
+
+    # -- statements parsed on demand -----------------------------------------------------------
+    @property
+    def all_functions(self) -> List[FunctionFacts]:
+        self.parse_all()
+        return self._all_functions
+
+    @property
+    def all_classes(self) -> List[ClassFacts]:
+        self.parse_all()
+        return self._all_classes
+
+    def all_calls(self) -> List[Tuple[cst.Call, Optional[FunctionFacts]]]:
+        """Every call of the module, parsing what is left (``calls`` holds those that can be hand-offs)."""
+        self.parse_all()
+        return self.calls
+
+    @property
+    def complete(self) -> bool:
+        return len(self._parsed_late) == len(self._blanked)
+
+    def parse_all(self) -> None:
+        if self.complete:
+            return
+        for lines in self._blanked:
+            self._parse_late(lines)
+
+    def _parse_late(self, lines: Tuple[int, int]) -> None:
+        """Parse the top-level statement on ``lines`` alone and add its facts (once)."""
+        if lines in self._parsed_late:
+            return
+        self._parsed_late.add(lines)
+        for pending in (self._unparsed, self._unparsed_classes, self._unparsed_assignments):
+            for name in [n for n, r in pending.items() if r == lines]:
+                del pending[name]
+        first, last = lines
+        if self._lines is None:
+            self._lines = self.source.split("\n")
+        text = "\n".join(self._lines[first - 1 : last]) + "\n"
+        try:
+            mini = sources.parse(text, check_nesting=False)
+        except sources.SourceError:
+            return  # CPython parsed it, libcst cannot: the name stays unknown, as in an unparsable module
+        if len(mini.body) != 1:
+            return
+        stmt = mini.body[0]
+        self._late[id(stmt)] = (mini, first - 1)
+        self._late_tops.append(stmt)
+        if self._parents is not None:
+            self._add_parents(stmt)
+        walk.walk(stmt, _Collector(self, shadowed=lines in self._shadowed))
 
     # -- name resolution ------------------------------------------------------------------
     def qualify(self, expr: cst.BaseExpression, fn: Optional[FunctionFacts] = None) -> Optional[str]:
@@ -379,8 +450,9 @@ class ModuleFacts:
             return f"builtins.{name}"
         return None
 
-    def local_function(self, name: str, fn: Optional[FunctionFacts]) -> Optional[FunctionFacts]:
-        """A def visible as ``name`` from inside ``fn``: nested defs first, then module level."""
+    def local_function(self, name: str, fn: Optional[FunctionFacts], parse: bool = True) -> Optional[FunctionFacts]:
+        """A def visible as ``name`` from inside ``fn``: nested defs first, then module level
+        (``parse=False``: only one parsed already)."""
         if fn is not None:
             for scope in fn.chain():
                 for nested in scope.nested:
@@ -388,6 +460,8 @@ class ModuleFacts:
                         return nested
                 if scope.binds(name) or name in scope.imports:
                     return None
+        if not parse:
+            return dict.get(self.functions, name)
         return self.functions.get(name)
 
     def function_at(self, node: cst.CSTNode) -> Optional[FunctionFacts]:
@@ -406,10 +480,11 @@ class ModuleFacts:
         return self._positions
 
     def position(self, node: cst.CSTNode) -> CodeRange:
-        if self._positions is None:
-            found = self._position_in_statement(node)
-            if found is not None:
-                return found
+        if self._positions is not None and node in self._positions:
+            return self._positions[node]
+        found = self._position_in_statement(node)
+        if found is not None:
+            return found
         return self.positions[node]
 
     def _position_in_statement(self, node: cst.CSTNode) -> Optional[CodeRange]:
@@ -420,7 +495,11 @@ class ModuleFacts:
             return None
         key = id(top)
         if key not in self._statement_positions:
-            self._statement_positions[key] = _StatementPositions.compute(top, self.tree, self.source)
+            late = self._late.get(key)
+            if late is not None:
+                self._statement_positions[key] = _StatementPositions.at(top, late[0], late[1])
+            else:
+                self._statement_positions[key] = _StatementPositions.compute(top, self.tree, self.parsed_text)
         found = self._statement_positions[key]
         return found.get(node) if found is not None else None
 
@@ -455,15 +534,16 @@ class ModuleFacts:
     def parents(self) -> Dict[int, cst.CSTNode]:
         """The parent of every significant node (layout nodes, see :mod:`bglint.walk`, have none)."""
         if self._parents is None:
-            parents: Dict[int, cst.CSTNode] = {}
-            stack: List[cst.CSTNode] = [self.tree]
-            while stack:
-                node = stack.pop()
-                for child in walk.children(node):
-                    parents[id(child)] = node
-                    stack.append(child)
-            self._parents = parents
+            self._parents = {}
+            _fill_parents(self._parents, self.tree)
+            for stmt in self._late_tops:
+                self._add_parents(stmt)
         return self._parents
+
+    def _add_parents(self, stmt: cst.CSTNode) -> None:
+        assert self._parents is not None
+        self._parents[id(stmt)] = self.tree
+        _fill_parents(self._parents, stmt)
 
     def parent(self, node: cst.CSTNode) -> Optional[cst.CSTNode]:
         return self.parents.get(id(node))
@@ -474,6 +554,61 @@ class ModuleFacts:
         while cur is not None and not isinstance(cur, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
             cur = self.parent(cur)
         return cur
+
+
+def _fill_parents(parents: Dict[int, cst.CSTNode], top: cst.CSTNode) -> None:
+    stack: List[cst.CSTNode] = [top]
+    while stack:
+        node = stack.pop()
+        for child in walk.children(node):
+            parents[id(child)] = node
+            stack.append(child)
+
+
+class _LazyDefs(dict):
+    """Top-level functions (or classes) by name; a def not parsed yet is parsed when its facts are
+    first asked for. Membership is answered without parsing; iterating parses the whole module."""
+
+    def __init__(self, owner: "ModuleFacts", unparsed: Dict[str, Tuple[int, int]]) -> None:
+        super().__init__()
+        self._owner = owner
+        self._pending = unparsed
+
+    def _need(self, key: object) -> None:
+        lines = self._pending.get(key)  # type: ignore[call-overload]
+        if lines is not None:
+            self._owner._parse_late(lines)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._pending or dict.__contains__(self, key)
+
+    def __getitem__(self, key: str):  # type: ignore[no-untyped-def]
+        self._need(key)
+        return dict.__getitem__(self, key)
+
+    def get(self, key: str, default=None):  # type: ignore[no-untyped-def,override]
+        self._need(key)
+        return dict.get(self, key, default)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        self._owner.parse_all()
+        return dict.__iter__(self)
+
+    def __len__(self) -> int:
+        self._owner.parse_all()
+        return dict.__len__(self)
+
+    def keys(self):  # type: ignore[no-untyped-def,override]
+        self._owner.parse_all()
+        return dict.keys(self)
+
+    def values(self):  # type: ignore[no-untyped-def,override]
+        self._owner.parse_all()
+        return dict.values(self)
+
+    def items(self):  # type: ignore[no-untyped-def,override]
+        self._owner.parse_all()
+        return dict.items(self)
 
 
 class _PositionSink:
@@ -512,6 +647,16 @@ class _StatementPositions:
             return None
         return cls(sink._computed, _count_newlines(source, start))
 
+    @classmethod
+    def at(cls, stmt: cst.CSTNode, tree: cst.Module, shift: int) -> "_StatementPositions":
+        """Positions in a statement parsed alone from the source's lines after line ``shift``."""
+        sink = _PositionSink()
+        state = PositionProvidingCodegenState(
+            default_indent=tree.default_indent, default_newline=tree.default_newline, provider=sink  # type: ignore[arg-type]
+        )
+        stmt._codegen(state)
+        return cls(sink._computed, shift)
+
     def get(self, node: cst.CSTNode) -> Optional[CodeRange]:
         rng = self.ranges.get(node)
         if rng is None:
@@ -549,3 +694,108 @@ def collect(path: str, name: str, package: str, source: str, tree: cst.Module) -
     facts = ModuleFacts(path, name, package, source, tree)
     walk.walk(tree, _Collector(facts))
     return facts
+
+
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def build(path: str, name: str, package: str, source: str, eager: "re.Pattern[str]") -> ModuleFacts:
+    """Facts for ``source``, parsing with libcst now only what ``eager`` may need.
+
+    libcst builds a Python object per token, so parsing is most of bglint's time. A module is
+    first read with CPython's ``ast`` (a C parser, cheap); every top-level statement that is not a
+    def or class (imports, assignments, ``if TYPE_CHECKING:`` blocks ...) and every top-level
+    def/class whose text matches ``eager`` (so every place a hand-off can be) is parsed by libcst
+    with the other defs' lines blanked out, which keeps every line and column where it is. The
+    rest is parsed one statement at a time when its name is first looked up (a task, a dependency,
+    a helper), or all at once when a rule iterates the whole module. Files CPython cannot read
+    (syntax errors, other line endings, newer syntax) are parsed whole, for libcst's own verdict.
+    """
+    plan = _plan(source, eager)
+    if plan is not None:
+        text, pending, blanked, shadowed = plan
+        try:
+            tree = sources.parse(text, check_nesting=False)
+        except sources.SourceError:
+            plan = None
+        else:
+            facts = ModuleFacts(path, name, package, source, tree, parsed_text=text)
+            facts._unparsed.update(pending["def"])
+            facts._unparsed_classes.update(pending["class"])
+            facts._unparsed_assignments.update(pending["assign"])
+            facts._blanked.extend(blanked)
+            facts._shadowed.update(shadowed)
+            walk.walk(tree, _Collector(facts))
+            return facts
+    return collect(path, name, package, source, sources.parse(source))
+
+
+_Plan = Tuple[str, Dict[str, Dict[str, Tuple[int, int]]], List[Tuple[int, int]], set]
+
+
+def _plan(source: str, eager: "re.Pattern[str]") -> Optional[_Plan]:
+    """The text to parse now (``source`` with the statements to leave out blanked), what each
+    left-out statement binds, and which of them a later statement rebinds."""
+    if "\r" in source or not eager.pattern:
+        return None
+    try:
+        module = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
+        return None
+    lines = source.split("\n")
+    last: Dict[Tuple[str, str], Tuple[int, int]] = {}
+    shadowed: set = set()
+    blanked: List[Tuple[int, int]] = []
+    previous_end = 0
+    body = module.body
+    for i, stmt in enumerate(body):
+        first = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", ())])
+        end = stmt.end_lineno or stmt.lineno
+        shares_line = first == previous_end or (i + 1 < len(body) and body[i + 1].lineno == end)
+        previous_end = end
+        bound = _binds(stmt)
+        if bound is None or shares_line:
+            continue  # imports, compound statements, ...: parsed now
+        for key in bound:
+            if key in last:
+                shadowed.add(last.pop(key))
+        text = "\n".join(lines[first - 1 : end])
+        if eager.search(text) or (not isinstance(stmt, _DEFS) and ":=" in text):
+            continue
+        for key in bound:
+            last[key] = (first, end)
+        blanked.append((first, end))
+    if not blanked:
+        return None
+    for first, end in blanked:
+        lines[first - 1 : end] = [""] * (end - first + 1)
+    pending: Dict[str, Dict[str, Tuple[int, int]]] = {"def": {}, "class": {}, "assign": {}}
+    for (kind, name), lines_ in last.items():
+        pending[kind][name] = lines_
+    return "\n".join(lines), pending, blanked, shadowed
+
+
+def _binds(stmt: ast.stmt) -> Optional[List[Tuple[str, str]]]:
+    """What a top-level statement that may be parsed later binds, as :class:`_Collector` records
+    it: ``[(kind, name)]``; None for statements always parsed with the module."""
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return [("def", stmt.name)]
+    if isinstance(stmt, ast.ClassDef):
+        return [("class", stmt.name)]
+    if isinstance(stmt, ast.Expr):
+        return []
+    if isinstance(stmt, ast.Assign):
+        targets = stmt.targets
+    elif isinstance(stmt, ast.AnnAssign):
+        if stmt.value is None:
+            return None
+        targets = [stmt.target]
+    else:
+        return None
+    out: List[Tuple[str, str]] = []
+    for target in targets:
+        if isinstance(target, ast.Name):
+            out.append(("assign", target.id))
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            out.extend(("assign", el.id) for el in target.elts if isinstance(el, ast.Name))
+    return out

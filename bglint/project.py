@@ -7,6 +7,7 @@ resolves each file's imports against its own root first.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -14,7 +15,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import libcst as cst
 
 from bglint import sources
-from bglint.facts import ClassFacts, FunctionFacts, ModuleFacts, collect
+from bglint.facts import ClassFacts, FunctionFacts, ModuleFacts, build
 
 _MAX_REEXPORT_DEPTH = 8
 
@@ -45,7 +46,10 @@ def module_name(path: Path) -> Tuple[str, str, Path]:
 
 
 class Project:
-    def __init__(self, extra_roots: Iterable[Path] = ()) -> None:
+    def __init__(self, extra_roots: Iterable[Path] = (), eager: Optional["re.Pattern[str]"] = None) -> None:
+        # top-level defs whose text matches ``eager`` are parsed with the module, the others when
+        # first asked for (see :func:`bglint.facts.build`); None: everything at once
+        self.eager = eager if eager is not None else re.compile("")
         self._extra_roots: List[Path] = [Path(r).resolve() for r in extra_roots]
         self._facts: Dict[Path, Optional[ModuleFacts]] = {}
         self._errors: Dict[Path, str] = {}
@@ -78,15 +82,14 @@ class Project:
         cached = self._facts.get(path)
         if cached is not None:
             return cached
+        name, package, root = module_name(path)
         try:
             src = self.source(path)
-            tree = sources.parse(src.text)
+            facts = build(str(path), name, package, src.text, self.eager)
         except sources.SourceError as err:
             self._errors[path] = str(err)
             raise
-        name, package, root = module_name(path)
         self._roots[path] = root
-        facts = collect(str(path), name, package, src.text, tree)
         self._facts[path] = facts
         return facts
 
@@ -127,23 +130,27 @@ class Project:
                 return self._find_cache[key]
         return None
 
-    def resolve(self, qualname: Optional[str], near: Optional[ModuleFacts], _depth: int = 0) -> Optional[Symbol]:
-        """What ``qualname`` (as seen from module ``near``) is in the project, if it is in it."""
+    def resolve(self, qualname: Optional[str], near: Optional[ModuleFacts], _depth: int = 0, value_only: bool = False) -> Optional[Symbol]:
+        """What ``qualname`` (as seen from module ``near``) is in the project, if it is in it.
+
+        ``value_only``: the caller only wants a module-level ``name = value``; a def or class is
+        then returned without its facts (so without parsing it, see :func:`bglint.facts.build`).
+        """
         if not qualname or _depth > _MAX_REEXPORT_DEPTH or qualname.startswith("builtins."):
             return None
         anchor = Path(near.path) if near is not None else Path(".")
-        key = (qualname, self._roots.get(anchor, anchor))
+        key = (qualname, self._roots.get(anchor, anchor), value_only)
         if key in self._resolve_cache:
             return self._resolve_cache[key]
         self._resolve_cache[key] = None  # guards against import cycles
-        result = self._resolve(qualname, near, _depth)
+        result = self._resolve(qualname, near, _depth, value_only)
         self._resolve_cache[key] = result
         return result
 
-    def _resolve(self, qualname: str, near: Optional[ModuleFacts], depth: int) -> Optional[Symbol]:
+    def _resolve(self, qualname: str, near: Optional[ModuleFacts], depth: int, value_only: bool = False) -> Optional[Symbol]:
         if near is not None and near.name and (qualname == near.name or qualname.startswith(near.name + ".")):
             rest = qualname[len(near.name) + 1 :].split(".") if qualname != near.name else []
-            return self._lookup(near, rest, near, depth)
+            return self._lookup(near, rest, near, depth, value_only)
         parts = qualname.split(".")
         for cut in range(len(parts), 0, -1):
             path = self.find_module(".".join(parts[:cut]), near)
@@ -152,18 +159,21 @@ class Project:
             module = self.try_facts(path)
             if module is None:
                 return None
-            return self._lookup(module, parts[cut:], near, depth)
+            return self._lookup(module, parts[cut:], near, depth, value_only)
         return None
 
-    def _lookup(self, module: ModuleFacts, rest: List[str], near: Optional[ModuleFacts], depth: int) -> Optional[Symbol]:
+    def _lookup(self, module: ModuleFacts, rest: List[str], near: Optional[ModuleFacts], depth: int, value_only: bool = False) -> Optional[Symbol]:
         if not rest:
             return Symbol(module, module.name, is_module=True)
         head, tail = rest[0], rest[1:]
         qual = f"{module.name}.{head}" if module.name else head
-        if head in module.functions and not tail:
-            return Symbol(module, qual, function=module.functions[head])
-        if head in module.classes:
-            cls = module.classes[head]
+        if value_only and (head in module.functions or head in module.classes):
+            return Symbol(module, qual) if not tail else None  # a def or a class, not a value
+        function = module.functions.get(head) if head in module.functions else None
+        if function is not None and not tail:
+            return Symbol(module, qual, function=function)
+        cls = module.classes.get(head) if head in module.classes else None
+        if cls is not None:
             if not tail:
                 return Symbol(module, qual, cls=cls)
             if len(tail) == 1 and tail[0] in cls.methods:
@@ -171,9 +181,9 @@ class Project:
             return None
         if head in module.imports:
             target = module.imports[head]
-            return self.resolve(".".join([target, *tail]), module, depth + 1)
-        if head in module.assignments:
-            value = module.assignments[head]
+            return self.resolve(".".join([target, *tail]), module, depth + 1, value_only)
+        value = module.assignments.get(head) if head in module.assignments else None
+        if value is not None:
             if not tail:
                 return Symbol(module, qual, value=value)
             if len(tail) == 1 and isinstance(value, cst.Call):
@@ -186,21 +196,21 @@ class Project:
         sub = self.find_module(f"{module.name}.{head}", module) if module.name else None
         if sub is not None:
             sub_facts = self.try_facts(sub)
-            return self._lookup(sub_facts, tail, near, depth) if sub_facts is not None else None
+            return self._lookup(sub_facts, tail, near, depth, value_only) if sub_facts is not None else None
         return None
 
-    def resolve_expr(self, expr: cst.BaseExpression, module: ModuleFacts, fn: Optional[FunctionFacts]) -> Optional[Symbol]:
+    def resolve_expr(self, expr: cst.BaseExpression, module: ModuleFacts, fn: Optional[FunctionFacts], value_only: bool = False) -> Optional[Symbol]:
         """Resolve a name or attribute chain used in ``module`` (inside ``fn``)."""
         if isinstance(expr, cst.Name):
-            local = module.local_function(expr.value, fn)
+            local = module.local_function(expr.value, fn, parse=not value_only)
             if local is not None:
                 return Symbol(module, f"{module.name}.{local.qualname}", function=local)
-        return self.resolve(module.qualify(expr, fn), module)
+        return self.resolve(module.qualify(expr, fn), module, value_only=value_only)
 
     def follow_value(self, expr: cst.BaseExpression, module: ModuleFacts, fn: Optional[FunctionFacts], depth: int = 0) -> Tuple[cst.BaseExpression, ModuleFacts]:
         """Follow a name bound at module level (here or imported) to the expression it was assigned."""
         while depth < _MAX_REEXPORT_DEPTH and isinstance(expr, (cst.Name, cst.Attribute)):
-            sym = self.resolve_expr(expr, module, fn)
+            sym = self.resolve_expr(expr, module, fn, value_only=True)
             if sym is None or sym.value is None:
                 break
             expr, module, fn = sym.value, sym.module, None

@@ -135,8 +135,11 @@ def _no_validation(self: CSTNode) -> None:
     pass
 
 
-def parse(text: str) -> cst.Module:
-    _check_nesting(text)
+def parse(text: str, check_nesting: bool = True) -> cst.Module:
+    """Parse ``text``; ``check_nesting=False`` when CPython has parsed it already (it refuses more
+    than 200 nested brackets itself)."""
+    if check_nesting:
+        _check_nesting(text)
     try:
         return _parse_unvalidated(text)
     except cst.ParserSyntaxError as err:

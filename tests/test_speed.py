@@ -72,3 +72,113 @@ def test_positions_from_one_statement_equal_libcst_positions(text: str) -> None:
         assert fast.position(node) == full.positions[node], (type(node).__name__, full.code_for(node))
     # only a top-level statement found twice in the file needs libcst's whole-module positions
     assert (fast._positions is None) == (text != POSITION_CASES[3])
+
+
+# -- statements parsed on demand (facts.build) ------------------------------------------------
+LAZY_CASES = [
+    # a def rebound later: the later one wins, lazily or not
+    "import os\n\ndef f():\n    return 1\n\ndef f():\n    return bt.add_task(g)\n\nx = f()\n",
+    "def f():\n    return bt.add_task(g)\n\ndef f():\n    return 2\n",
+    "def f():\n    return 1\n\ndef f():\n    return 2\n\nclass f:\n    pass\n",
+    # decorators, comments between statements, classes with methods, assignments of every shape
+    "@app.get('/')\n# a comment\n@other\nasync def ep(tasks):\n    return 1\n\n\n# about A\nclass A(B):\n    x: int = 3\n\n    def m(self):\n        return self.x\n",
+    "A = 1\nA = 2\nB: int = A\nC, (D, E) = 1, (2, 3)\n[F, G] = 3, 4\nH = I = 5\nx.y = 6\nd['k'] = 7\n'''docstring'''\n",
+    "a = 1; b = 2\nc = 3\ndef f(): return a\n",  # statements sharing a line stay in the first parse
+    "if (n := 10) > 5:\n    pass\nm = (k := 3)\nprint(k)\n",  # walrus binds at module level
+    "def f():\n    s = '''\ndef g():\n    pass\n'''\n    return s\n\nY = f\n",  # a def inside a string
+    "x = 1\r\ndef f():\r\n    return x\r\n",  # CRLF: parsed whole
+    "def f(:\n    pass\n",  # CPython says no: libcst's verdict stands
+]
+
+
+def _facts_summary(module):
+    from bglint import walk as walk_
+
+    def positions(top_nodes):
+        out = []
+        stack = list(top_nodes)
+        while stack:
+            node = stack.pop()
+            if isinstance(node, (cst.Call, cst.Name, cst.FunctionDef, cst.ClassDef)):
+                rng = module.position(node)
+                out.append((type(node).__name__, rng.start.line, rng.start.column, rng.end.line, rng.end.column, module.code_for(node)))
+            stack.extend(walk_.children(node))
+        return sorted(out)
+
+    module.parse_all()
+    tops = list(module.tree.body) + list(module._late_tops)
+    return {
+        "functions": sorted((n, f.qualname, module.code_for(f.node)) for n, f in module.functions.items()),
+        "classes": sorted((n, sorted(c.methods), sorted(c.attributes)) for n, c in module.classes.items()),
+        "all": sorted(f.qualname for f in module.all_functions),
+        "assignments": sorted((n, module.code_for(v)) for n, v in module.assignments.items()),
+        "imports": sorted(module.imports.items()),
+        "calls": sorted(module.code_for(c) for c, _ in module.calls),
+        "positions": positions(tops),
+    }
+
+
+@pytest.mark.parametrize(
+    "text",
+    LAZY_CASES[:-1] + [p.read_text(encoding="utf-8") for p in sorted((Path(__file__).parent / "fixtures").rglob("*.py"))],
+)
+def test_facts_parsed_on_demand_equal_facts_parsed_at_once(text: str) -> None:
+    from bglint.engine import PREFILTER
+    from bglint.facts import build, collect
+
+    lazy = build("m.py", "m", "", text, PREFILTER)
+    whole = collect("m.py", "m", "", text, sources.parse(text))
+    assert _facts_summary(lazy) == _facts_summary(whole)
+
+
+def test_only_what_can_hold_a_hand_off_is_parsed_with_the_module() -> None:
+    from bglint.engine import PREFILTER
+    from bglint.facts import build
+
+    text = "from x import y\n\nCONFIG = {'a': 1}\n\ndef helper():\n    return 1\n\nclass Model:\n    pass\n\nasync def ep(tasks):\n    tasks.add_task(helper)\n"
+    module = build("m.py", "m", "", text, PREFILTER)
+    assert not module.complete
+    assert "def helper" not in module.parsed_text and "class Model" not in module.parsed_text and "CONFIG" not in module.parsed_text
+    assert module.parsed_text.count("\n") == text.count("\n")
+    assert [c for c, _ in module.calls] and "ep" in dict.keys(module.functions)
+    # membership is answered without parsing; asking for the facts parses that statement only
+    assert "helper" in module.functions and "Model" in module.classes and "CONFIG" in module.assignments
+    assert not module.complete
+    helper = module.functions["helper"]
+    assert helper.name == "helper" and module.position(helper.node).start.line == 5
+    assert "Model" not in dict.keys(module.classes)
+    assert module.code_for(module.assignments["CONFIG"]) == "{'a': 1}"
+    module.parse_all()
+    assert module.complete and "Model" in dict.keys(module.classes)
+
+
+def test_a_module_python_cannot_read_is_parsed_whole() -> None:
+    from bglint.engine import PREFILTER
+    from bglint.facts import build
+
+    crlf = build("m.py", "m", "", LAZY_CASES[-2], PREFILTER)
+    assert crlf.complete and crlf.parsed_text == crlf.source
+    with pytest.raises(sources.SourceError, match="syntax error"):
+        build("m.py", "m", "", LAZY_CASES[-1], PREFILTER)
+
+
+def test_findings_are_the_same_parsing_on_demand_or_everything_at_once() -> None:
+    from bglint import discovery
+    from bglint.project import Project
+
+    here = Path(__file__).parent
+    files = sorted(p for p in (here / "fixtures").rglob("*.py") if "fixes" not in p.parts) + sorted((here.parent / "examples").rglob("*.py"))
+    settings = build_settings(RawConfig(), ALL_CODES, ALL_CODES, root=here.parent)
+
+    def run(eager: bool):
+        engine = Engine(settings)
+        found = []
+        for path in files:  # one project per file, as the fixture harness lints them
+            project = engine.new_project() if eager else Project()
+            report = engine.check([path], project=project)
+            found.extend((f.path, f.line, f.column, f.code, f.message) for f in report.findings)
+        return found
+
+    lazy = run(True)
+    assert lazy == run(False)
+    assert len(lazy) > 100

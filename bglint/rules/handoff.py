@@ -714,10 +714,12 @@ def check_dropped_create_task(module: ModuleFacts, ctx: RuleContext) -> Iterator
             continue
         if not isinstance(module.parent(call), cst.Expr):
             continue  # assigned, awaited, returned, passed on, kept in a set: someone holds it
-        if reached is None:
-            reached = _reached_from_endpoints(module, ctx)
-        if id(fn) in reached:
-            yield ctx.finding(DROPPED_CREATE_TASK, call, call=f"{ctx.code_for(call.func)}(...)")
+        if not is_endpoint(fn, module):
+            if reached is None:  # which functions endpoints reach needs every function of the module
+                reached = _reached_from_endpoints(module, ctx)
+            if id(fn) not in reached:
+                continue
+        yield ctx.finding(DROPPED_CREATE_TASK, call, call=f"{ctx.code_for(call.func)}(...)")
 
 
 def _reached_from_endpoints(module: ModuleFacts, ctx: RuleContext) -> Set[int]:
@@ -745,7 +747,9 @@ def _local_callee(func: cst.BaseExpression, caller: FunctionFacts, module: Modul
         local = module.local_function(func.value, caller)
         if local is not None:
             return local
-    if isinstance(func, (cst.Name, cst.Attribute)):
+    qualified = module.qualify(func, caller) if isinstance(func, (cst.Name, cst.Attribute)) else None
+    if qualified and qualified.startswith(module.name + "." if module.name else ""):
+        # only a name of this module can run a function of this module: others are not resolved
         sym = ctx.project.resolve_expr(func, module, caller)
         if sym is not None and sym.function is not None and sym.module is module:
             return sym.function

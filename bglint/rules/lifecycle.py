@@ -1205,7 +1205,7 @@ def check_add_task_after_yield(module: ModuleFacts, ctx: RuleContext) -> Iterato
 
 
 def _function_scoped_here(dep: FunctionFacts, module: ModuleFacts, ctx: RuleContext) -> bool:
-    for call, where in module.calls:
+    for call, where in module.all_calls():
         if ctx.qualify(call.func, where) not in names.DEPENDS or not call.args:
             continue
         scoped = any(a.keyword is not None and a.keyword.value == "scope" for a in call.args)
