@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -38,8 +39,10 @@ def load_settings(
     extend_select: Sequence[str] = (),
     ignore: Sequence[str] = (),
 ) -> Settings:
-    from bglint.rules import ALL_CODES, DEFAULT_CODES
+    from bglint.codes import CODES  # not bglint.rules: that imports the rules, and libcst
 
+    ALL_CODES = tuple(CODES)
+    DEFAULT_CODES = tuple(c for c, on in CODES.items() if on)
     if config:
         raw = load_file(Path(config))
     else:
@@ -117,7 +120,6 @@ def check(
     jobs: int,
 ) -> None:
     """Check PATHS (files or directories; default: the current directory)."""
-    from bglint.engine import Engine
     from bglint.reporters import Output, renderer
 
     paths = paths or (".",)
@@ -137,9 +139,7 @@ def check(
         for raw, reason in found.errors:
             click.echo(f"{raw}: error: {reason}", err=True)
 
-        engine = Engine(settings)
-        context = engine.context_files(found.files) if found.files else []
-        report = engine.check(found.files, fix=fix or diff, unsafe=unsafe_fixes, write=fix and not diff, context=context)
+        report = _run(settings, found.files, fix, diff, unsafe_fixes, no_cache, jobs)
 
         for err in report.errors:
             click.echo(f"{err.path}: error: {err.message}", err=True)
@@ -177,6 +177,66 @@ def check(
             stream.close()
 
     raise click.exceptions.Exit(exit_code(report, bool(found.errors), exit_zero))
+
+
+def _run(settings: Settings, files: List[Path], fix: bool, diff: bool, unsafe: bool, no_cache: bool, jobs: int) -> "Report":
+    """Check ``files``: from the cache when nothing they depend on changed, without the parser when
+    none of the project's files can hold a hand-off, else with the engine."""
+    from bglint import cache as cache_mod
+    from bglint.report import PREFILTER, Report, context_files, prefilter
+
+    context = context_files(files, settings) if files else []
+    store = None
+    if not (fix or diff or no_cache):
+        cwd = Path.cwd()
+        key = cache_mod.run_key(settings, [Path(os.path.abspath(f)) for f in files], cwd)
+        store = cache_mod.Cache(cache_mod.folder(settings, cwd), key)
+        hit = store.replay(list(files) + context, PREFILTER)
+        if hit is not None:
+            replayed = _report_from_cache(hit)
+            if replayed is not None:
+                return replayed
+    report: Optional[Report] = None
+    if not (fix or diff):
+        kept, errors = prefilter(files, context)
+        if not kept:
+            report = Report(errors=errors, files_checked=len(files) - len({e.path for e in errors}))
+    if report is None:
+        from bglint.engine import Engine
+
+        report = Engine(settings).check(files, fix=fix or diff, unsafe=unsafe, write=fix and not diff, context=context)
+    if store is not None and not any(e.internal for e in report.errors):
+        store.store(list(files) + context, report.candidates, report.consulted, _report_to_cache(report))
+    return report
+
+
+def _report_to_cache(report: "Report") -> dict:
+    from bglint.cache import finding_to_json
+
+    return {
+        "findings": [finding_to_json(f) for f in report.findings],
+        "errors": [[e.path, e.message, e.internal] for e in report.errors],
+        "files_checked": report.files_checked,
+    }
+
+
+def _report_from_cache(data: dict) -> Optional["Report"]:
+    from bglint import sources
+    from bglint.cache import finding_from_json
+    from bglint.report import FileError, Report
+
+    try:
+        report = Report(
+            findings=[finding_from_json(f) for f in data["findings"]],
+            errors=[FileError(str(p), str(m), bool(i)) for p, m, i in data["errors"]],
+            files_checked=int(data["files_checked"]),
+        )
+        for f in report.findings:
+            if f.path not in report.texts:
+                report.texts[f.path] = sources.read(f.path).text
+    except Exception:  # a corrupt entry, or a file gone since: run from scratch
+        return None
+    return report
 
 
 def exit_code(report: "Report", path_errors: bool, exit_zero: bool) -> int:

@@ -8,7 +8,9 @@ git sees it. A file named on the command line is always checked, as ruff and fla
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
+import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,21 +23,34 @@ class Discovered:
     errors: List[Tuple[str, str]] = field(default_factory=list)  # (path as given, reason)
 
 
-def is_excluded(path: Path, patterns: Sequence[str], root: Optional[Path]) -> bool:
-    parts = path.parts
-    rel = path.as_posix()
-    if root is not None:
-        try:
-            rel = path.resolve().relative_to(root.resolve()).as_posix()
-        except ValueError:
-            pass
-    for pattern in patterns:
-        pat = pattern.rstrip("/")
-        if any(fnmatch.fnmatch(part, pat) for part in parts):
-            return True
-        if fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(rel, pat + "/*"):
-            return True
-    return False
+@functools.lru_cache(maxsize=32)
+def _matchers(patterns: Tuple[str, ...]) -> Tuple[Optional["re.Pattern[str]"], Optional["re.Pattern[str]"]]:
+    """One regex for "a path component matches a pattern", one for "the relative path matches"
+    (the pattern itself or anything below it): ``fnmatch`` semantics, compiled once."""
+    pats = [p.rstrip("/") for p in patterns]
+    if not pats:
+        return None, None
+    part = re.compile("|".join(fnmatch.translate(p) for p in pats))
+    rel = re.compile("|".join([fnmatch.translate(p) for p in pats] + [fnmatch.translate(p + "/*") for p in pats]))
+    return part, rel
+
+
+def is_excluded(path: Path, patterns: Sequence[str], root: Optional[Path], rel: Optional[str] = None) -> bool:
+    """Whether an ``exclude`` pattern matches a component of ``path`` or its path relative to
+    ``root`` (``rel``, when the caller knows it already)."""
+    part_re, rel_re = _matchers(tuple(patterns))
+    if part_re is None or rel_re is None:
+        return False
+    if any(part_re.match(part) for part in path.parts):
+        return True
+    if rel is None:
+        rel = path.as_posix()
+        if root is not None:
+            try:
+                rel = path.resolve().relative_to(root.resolve()).as_posix()
+            except ValueError:
+                pass
+    return rel_re.match(rel) is not None
 
 
 def _git_visible(directory: Path) -> Optional[Set[Path]]:
@@ -56,13 +71,28 @@ def _git_visible(directory: Path) -> Optional[Set[Path]]:
 
 
 def _walk(directory: Path, patterns: Sequence[str], root: Optional[Path]) -> Iterable[Path]:
+    # paths relative to ``root`` are built as the walk goes down (no resolve() per file)
+    base = directory.resolve()
+    top: Optional[str] = None
+    if root is not None:
+        try:
+            top = base.relative_to(root.resolve()).as_posix()
+        except ValueError:
+            top = None
+
+    def rel(here: str, name: str) -> Optional[str]:
+        if top is None:
+            return None
+        sub = os.path.relpath(os.path.join(here, name), directory).replace(os.sep, "/")
+        return sub if top == "." else f"{top}/{sub}"
+
     for dirpath, dirnames, filenames in os.walk(directory, followlinks=False):
         here = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if not is_excluded(here / d, patterns, root))
+        dirnames[:] = sorted(d for d in dirnames if not is_excluded(here / d, patterns, root, rel(dirpath, d)))
         for name in sorted(filenames):
             if name.endswith(".py"):
                 candidate = here / name
-                if candidate.is_file() and not is_excluded(candidate, patterns, root):
+                if candidate.is_file() and not is_excluded(candidate, patterns, root, rel(dirpath, name)):
                     yield candidate
 
 

@@ -64,6 +64,20 @@ def render_all(rules: Sequence[Rule]) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+CODES_PATH = Path(__file__).parent / "codes.py"
+
+
+def render_codes(rules: Sequence[Rule]) -> str:
+    """``bglint/codes.py``: the codes, readable before the rule modules are imported."""
+    lines = "".join(f'    "{r.code}": {r.default_enabled!r},\n' for r in rules)
+    return (
+        '"""Every rule code and whether it is on by default, for the start of a run, before the rule modules\n'
+        "(and libcst with them) are imported. Generated from the rule records by ``python -m bglint.docs\n"
+        '--write``; ``tests/test_rule_metadata.py`` fails when it is stale.\n"""\n\n'
+        f"CODES = {{\n{lines}}}\n"
+    )
+
+
 def main(argv: Sequence[str] = ()) -> int:
     from bglint.rules import ALL_RULES
 
@@ -75,11 +89,13 @@ def main(argv: Sequence[str] = ()) -> int:
     if args.write:
         DOCS_PATH.parent.mkdir(parents=True, exist_ok=True)
         DOCS_PATH.write_text(text, encoding="utf-8")
+        CODES_PATH.write_text(render_codes(ALL_RULES), encoding="utf-8")
         return 0
     if args.check:
         current = DOCS_PATH.read_text(encoding="utf-8") if DOCS_PATH.exists() else ""
-        if current != text:
-            print("docs/rules.md is stale: run `python -m bglint.docs --write`", file=sys.stderr)
+        codes = CODES_PATH.read_text(encoding="utf-8") if CODES_PATH.exists() else ""
+        if current != text or codes != render_codes(ALL_RULES):
+            print("docs/rules.md or bglint/codes.py is stale: run `python -m bglint.docs --write`", file=sys.stderr)
             return 1
         return 0
     sys.stdout.write(text)

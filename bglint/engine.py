@@ -21,51 +21,10 @@ from bglint.facts import ModuleFacts
 from bglint.handoffs import HandoffFinder, TaskTarget
 from bglint.model import Finding, Rule
 from bglint.project import Project
+from bglint.report import PREFILTER, FileError, FileFix, Report, context_files, project_root  # noqa: F401 (re-exported)
 from bglint.semantics import Semantics
 
-# A file can only hold a hand-off (or a rule's other subject) if it contains one of these.
-PREFILTER = re.compile(
-    r"add_task|BackgroundTask|\bbackground\s*=(?!=)|create_task|ensure_future|\.delay\(|apply_async"
-    r"|enqueue|\.send(?:_with_options)?\(|\.on_event\s*\(|add_event_handler"
-)
 MAX_FIX_ROUNDS = 10
-
-
-@dataclass(frozen=True)
-class FileError:
-    path: str
-    message: str
-    internal: bool = False  # a bug in bglint rather than a problem with the file
-
-
-@dataclass
-class FileFix:
-    path: str
-    original: str
-    fixed: str
-    applied: List[Finding]
-    dropped: List[Tuple[Finding, str]]
-
-
-@dataclass
-class Report:
-    findings: List[Finding] = field(default_factory=list)
-    errors: List[FileError] = field(default_factory=list)
-    fixes: List[FileFix] = field(default_factory=list)
-    files_checked: int = 0
-    # display path -> text of each file with findings (reporters show source excerpts from it)
-    texts: Dict[str, str] = field(default_factory=dict)
-
-
-def project_root(start: Path) -> Optional[Path]:
-    """The nearest folder above ``start`` that looks like a project (pyproject, setup, .git)."""
-    folder = start.resolve()
-    if not folder.is_dir():
-        folder = folder.parent
-    for candidate in (folder, *folder.parents):
-        if any((candidate / marker).exists() for marker in ("pyproject.toml", "setup.py", "setup.cfg", ".git")):
-            return candidate
-    return None
 
 
 class _Run:
@@ -178,14 +137,7 @@ class Engine:
 
     def context_files(self, files: Sequence[Path]) -> List[Path]:
         """Other files of the project: their hand-offs can make a function in ``files`` a task."""
-        if not files:
-            return []
-        root = project_root(files[0])
-        if root is None:
-            return []
-        found = discovery.discover([str(root)], self.settings.exclude, self.settings.root, self.settings.respect_gitignore)
-        mine = {f.resolve() for f in files}
-        return [f for f in found.files if f.resolve() not in mine]
+        return context_files(files, self.settings)
 
     # -- running -------------------------------------------------------------------------------
     def check(
@@ -231,6 +183,8 @@ class Engine:
             except RecursionError:
                 report.errors.append(FileError(discovery.display(path), "too deeply nested to analyse"))
         report.files_checked = len(files) - len({e.path for e in report.errors})
+        report.candidates = {str(p.resolve()) for p in linted + others}
+        report.consulted = {str(p) for p in project.parsed}
         report.findings.sort(key=Finding.sort_key)
         return report
 

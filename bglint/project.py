@@ -121,7 +121,8 @@ class Project:
             key = (name, root)
             if key not in self._find_cache:
                 found = None
-                for candidate in (root / rel.with_suffix(".py"), root / rel / "__init__.py"):
+                # a package wins over a module of the same name, as in CPython's import system
+                for candidate in (root / rel / "__init__.py", root / rel.with_suffix(".py")):
                     if candidate.is_file():
                         found = candidate.resolve()
                         break

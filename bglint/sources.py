@@ -16,10 +16,11 @@ import threading
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, TypeVar, Union
+from typing import TYPE_CHECKING, Callable, List, TypeVar, Union
 
-import libcst as cst
-from libcst import CSTNode
+if TYPE_CHECKING:  # libcst is imported when something is parsed, not to read or write a file
+    import libcst as cst
+    from libcst import CSTNode
 
 # libcst's parser recurses; nesting past this is refused up front with a clear message
 MAX_NESTING = 200
@@ -122,6 +123,9 @@ def _parse_unvalidated(text: str) -> cst.Module:
     builds is valid by construction (libcst's own note on ``CSTNode.__post_init__``). Nodes built
     elsewhere, fixes included, are still validated: the hook is swapped only while parsing.
     """
+    import libcst as cst
+    from libcst import CSTNode
+
     with _PARSE_LOCK:
         validate = CSTNode.__post_init__
         CSTNode.__post_init__ = _no_validation  # type: ignore[method-assign]
@@ -138,6 +142,8 @@ def _no_validation(self: CSTNode) -> None:
 def parse(text: str, check_nesting: bool = True) -> cst.Module:
     """Parse ``text``; ``check_nesting=False`` when CPython has parsed it already (it refuses more
     than 200 nested brackets itself)."""
+    import libcst as cst
+
     if check_nesting:
         _check_nesting(text)
     try:
@@ -191,7 +197,12 @@ def write_atomic(path: Union[str, Path], data: bytes) -> None:
     """
     # through a symlink, the file it points to is replaced: replacing the link would turn it into a copy
     path = Path(os.path.realpath(path))
-    mode = stat.S_IMODE(path.stat().st_mode)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:  # a new file: the permissions a plain open() would give it
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".bglint-tmp", dir=str(path.parent))
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -60,3 +60,7 @@ def test_docs_are_up_to_date() -> None:
 def test_bg5_is_off_by_default() -> None:
     for rule in ALL_RULES:
         assert rule.default_enabled == (not rule.code.startswith("BG5")), rule.code
+
+
+def test_the_light_code_list_is_up_to_date() -> None:
+    assert docs.CODES_PATH.read_text(encoding="utf-8") == docs.render_codes(ALL_RULES), "run `python -m bglint.docs --write`"

@@ -1,0 +1,232 @@
+"""The on-disk cache: a run over files that have not changed replays the last run's report.
+
+One entry per *run key*: bglint's version and own files, the Python version, the settings (config
+values, selected rules, FastAPI target), the working directory (findings hold display paths) and
+the set of files checked. An entry records, for every file of the run (the checked files and the
+project files read for their hand-offs), its size, modification time, content hash and whether
+the byte prefilter kept it, plus the files the analysis *consulted* (parsed: candidates, the task
+modules and every module a name was resolved into).
+
+The entry is replayed when every file is as recorded, or when the only files that differ were not
+consulted and still fail the prefilter: the analysis never read them, and a change that cannot add
+a hand-off cannot change what it finds. A new or removed file, or a changed consulted file,
+re-runs the analysis (a new module can change what an import resolves to).
+
+Entries are JSON (never pickle: a cache folder can come from anywhere), written atomically, so two
+runs at once each leave a complete entry. A cache that is missing, corrupt, from another version or
+unwritable is ignored: the run is done from scratch and the result is the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+
+from bglint import __version__
+from bglint.model import Edit, Finding, Fix, ImportNeed, Safety, Severity
+
+FORMAT = 1
+DEFAULT_DIR = ".bglint_cache"
+RACY_NS = 2_000_000_000
+
+
+@dataclass
+class FileRecord:
+    size: int
+    mtime_ns: int
+    digest: str
+    candidate: bool
+
+
+def folder(settings: Any, cwd: Path) -> Path:
+    if settings.cache_dir is not None:
+        base = Path(settings.cache_dir)
+        if not base.is_absolute() and settings.root is not None:
+            base = Path(settings.root) / base
+        return base
+    return (Path(settings.root) if settings.root is not None else cwd) / DEFAULT_DIR
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, (set, frozenset)):
+        return sorted((_canonical(v) for v in value), key=repr)
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _own_files() -> List[Tuple[str, int, int]]:
+    """bglint's own modules and data, by size and time: a changed bglint never replays old results."""
+    here = Path(__file__).parent
+    out = []
+    for path in sorted(here.rglob("*")):
+        if path.suffix in (".py", ".toml"):
+            st = path.stat()
+            out.append((str(path.relative_to(here)), st.st_size, st.st_mtime_ns))
+    return out
+
+
+def run_key(settings: Any, files: Sequence[Path], cwd: Path, extra: Sequence[str] = ()) -> str:
+    data = {
+        "format": FORMAT,
+        "version": __version__,
+        "python": sys.version,
+        "own": _own_files(),
+        "settings": {f.name: _canonical(getattr(settings, f.name)) for f in fields(settings)},
+        "cwd": str(cwd),
+        "files": sorted(str(p) for p in files),
+        "extra": list(extra),
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+class Cache:
+    def __init__(self, root: Path, key: str) -> None:
+        self.root = root
+        self.path = root / f"v{FORMAT}" / f"{key}.json"
+
+    # -- reading -------------------------------------------------------------------------------
+    def load(self) -> Optional[Dict[str, Any]]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, UnicodeDecodeError):
+            return None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            return None
+        return data
+
+    def replay(self, files: Iterable[Path], prefilter: Any) -> Optional[Dict[str, Any]]:
+        """The stored result if it still holds for ``files`` (see the module docstring), else None."""
+        data = self.load()
+        if data is None:
+            return None
+        try:
+            records = {p: FileRecord(*r) for p, r in data["files"].items()}
+            consulted = set(data["consulted"])
+            # a file modified just before the entry was written may change again within the
+            # filesystem's timestamp granularity without its size or time changing ("racy git"):
+            # those are compared by content
+            racy_after = int(data["written_ns"]) - RACY_NS
+            current = {os.path.abspath(p) for p in files}
+            # every file of the run was recorded, and the other records are consulted modules
+            if not current <= set(records) or not set(records) - current <= consulted:
+                return None
+            for name, rec in records.items():
+                try:
+                    st = os.stat(name)
+                except OSError:
+                    return None
+                if st.st_size == rec.size and st.st_mtime_ns == rec.mtime_ns and rec.mtime_ns < racy_after:
+                    continue
+                try:
+                    raw = Path(name).read_bytes()
+                except OSError:
+                    return None
+                if digest(raw) == rec.digest:
+                    continue
+                if name in consulted or rec.candidate or prefilter.search(raw.decode("utf-8", "replace")):
+                    return None
+            result = data["result"]
+            return result if isinstance(result, dict) else None
+        except Exception:  # any shape of corruption: run from scratch
+            return None
+
+    # -- writing -------------------------------------------------------------------------------
+    def store(self, files: Iterable[Path], candidates: Set[str], consulted: Set[str], result: Dict[str, Any]) -> bool:
+        """Record the run (``candidates`` and ``consulted`` hold resolved paths); False when the
+        cache folder cannot be written."""
+        from bglint import sources
+
+        written_ns = time.time_ns()
+        names: Dict[str, str] = {}  # abspath -> resolved
+        for path in files:
+            names[os.path.abspath(path)] = str(Path(path).resolve())
+        by_resolved = {r: a for a, r in names.items()}
+        for extra in consulted:
+            if extra not in by_resolved:  # a module outside the run (excluded, another root)
+                names[extra] = extra
+                by_resolved[extra] = extra
+        records: Dict[str, List[Any]] = {}
+        for name, resolved in names.items():
+            try:
+                st = os.stat(name)
+                raw = Path(name).read_bytes()
+            except OSError:
+                continue  # unreadable: the replay finds it missing and runs again
+            records[name] = [st.st_size, st.st_mtime_ns, digest(raw), resolved in candidates]
+        data = {
+            "format": FORMAT,
+            "written_ns": written_ns,
+            "files": records,
+            "consulted": sorted(by_resolved[c] for c in consulted if c in by_resolved),
+            "result": result,
+        }
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            ignore = self.root / ".gitignore"
+            if not ignore.exists():
+                sources.write_atomic(ignore, b"# created by bglint\n*\n")
+            sources.write_atomic(self.path, json.dumps(data).encode("utf-8"))
+        except OSError:
+            return False
+        return True
+
+
+# -- findings to and from JSON ------------------------------------------------------------------
+def finding_to_json(f: Finding) -> Dict[str, Any]:
+    fix = None
+    if f.fix is not None:
+        fix = {
+            "safety": f.fix.safety.value,
+            "edits": [[e.start, e.end, e.content] for e in f.fix.edits],
+            "description": f.fix.description,
+            "imports": [[i.module, i.name] for i in f.fix.imports],
+        }
+    return {
+        "code": f.code,
+        "message": f.message,
+        "path": f.path,
+        "line": f.line,
+        "column": f.column,
+        "end_line": f.end_line,
+        "end_column": f.end_column,
+        "severity": f.severity.value,
+        "fix": fix,
+        "suppress_lines": list(f.suppress_lines),
+    }
+
+
+def finding_from_json(d: Dict[str, Any]) -> Finding:
+    fix = None
+    if d["fix"] is not None:
+        fx = d["fix"]
+        fix = Fix(
+            Safety(fx["safety"]),
+            tuple(Edit(int(s), int(e), str(c)) for s, e, c in fx["edits"]),
+            fx["description"],
+            tuple(ImportNeed(m, n) for m, n in fx["imports"]),
+        )
+    return Finding(
+        code=d["code"],
+        message=d["message"],
+        path=d["path"],
+        line=int(d["line"]),
+        column=int(d["column"]),
+        end_line=int(d["end_line"]),
+        end_column=int(d["end_column"]),
+        severity=Severity(d["severity"]),
+        fix=fix,
+        suppress_lines=tuple(d["suppress_lines"]),
+    )

@@ -1,0 +1,115 @@
+"""What a run found, and the byte prefilter: the parts of a run that need no parser.
+
+Kept apart from :mod:`bglint.engine` (which imports libcst, a third of a second) so that a run
+whose files cannot hold a hand-off, or whose result is in the cache, never loads the parser.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+
+from bglint import discovery, sources
+from bglint.model import Finding
+
+if TYPE_CHECKING:
+    from bglint.config import Settings
+
+# Words every hand-off (or other rule subject) spells out; a text without any of them is skipped
+# after a few substring searches, which are much faster than the regular expression below.
+_WORDS = ("add_task", "BackgroundTask", "background", "create_task", "ensure_future", ".delay(", "apply_async", "enqueue", ".send", "on_event", "add_event_handler")
+
+
+class _Prefilter:
+    """``PREFILTER.search(text)``: words first, then the exact pattern."""
+
+    def __init__(self, pattern: "re.Pattern[str]") -> None:
+        self.pattern = pattern.pattern
+        self.regex = pattern
+
+    def search(self, text: str, *args: int) -> "Optional[re.Match[str]]":
+        if args or any(word in text for word in _WORDS):
+            return self.regex.search(text, *args)
+        return None
+
+    def finditer(self, text: str) -> "Iterator[re.Match[str]]":
+        return self.regex.finditer(text)
+
+
+# A file can only hold a hand-off (or a rule's other subject) if it contains one of these.
+_PATTERN = re.compile(
+    r"add_task|BackgroundTask|\bbackground\s*=(?!=)|create_task|ensure_future|\.delay\(|apply_async"
+    r"|enqueue|\.send(?:_with_options)?\(|\.on_event\s*\(|add_event_handler"
+)
+PREFILTER = _Prefilter(_PATTERN)
+
+@dataclass(frozen=True)
+class FileError:
+    path: str
+    message: str
+    internal: bool = False  # a bug in bglint rather than a problem with the file
+
+
+@dataclass
+class FileFix:
+    path: str
+    original: str
+    fixed: str
+    applied: List[Finding]
+    dropped: List[Tuple[Finding, str]]
+
+
+@dataclass
+class Report:
+    findings: List[Finding] = field(default_factory=list)
+    errors: List[FileError] = field(default_factory=list)
+    fixes: List[FileFix] = field(default_factory=list)
+    files_checked: int = 0
+    # display path -> text of each file with findings (reporters show source excerpts from it)
+    texts: Dict[str, str] = field(default_factory=dict)
+    # resolved paths of the files the analysis read as possible hand-off holders, and of those it
+    # parsed (the cache's dependencies)
+    candidates: Set[str] = field(default_factory=set)
+    consulted: Set[str] = field(default_factory=set)
+
+
+def project_root(start: Path) -> Optional[Path]:
+    """The nearest folder above ``start`` that looks like a project (pyproject, setup, .git)."""
+    folder = start.resolve()
+    if not folder.is_dir():
+        folder = folder.parent
+    for candidate in (folder, *folder.parents):
+        if any((candidate / marker).exists() for marker in ("pyproject.toml", "setup.py", "setup.cfg", ".git")):
+            return candidate
+    return None
+
+
+def context_files(files: Sequence[Path], settings: "Settings") -> List[Path]:
+    """Other files of the project: their hand-offs can make a function in ``files`` a task."""
+    if not files:
+        return []
+    root = project_root(files[0])
+    if root is None:
+        return []
+    found = discovery.discover([str(root)], settings.exclude, settings.root, settings.respect_gitignore)
+    mine = {f.resolve() for f in files}
+    return [f for f in found.files if f.resolve() not in mine]
+
+
+def prefilter(files: Sequence[Path], context: Sequence[Path]) -> Tuple[List[Path], List[FileError]]:
+    """The files (of ``files`` and ``context``) that can hold a hand-off, and the errors reading ``files``."""
+    kept: List[Path] = []
+    errors: List[FileError] = []
+    for group, report_errors in ((files, True), (context, False)):
+        for path in group:
+            try:
+                text = sources.read(path).text
+            except sources.SourceError as err:
+                if report_errors:
+                    errors.append(FileError(discovery.display(path), str(err)))
+                continue
+            if PREFILTER.search(text):
+                kept.append(path)
+    return kept, errors
