@@ -12,7 +12,7 @@ import os
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
 import click
 
@@ -101,7 +101,7 @@ def _format_choice() -> click.Choice:
 @click.option("--diff", is_flag=True, help="Print the fixes as a unified diff instead of writing them (exit 1 if there are any).")
 @click.option("--show-fixes", is_flag=True, help="List the fixes that were applied.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the cache.")
-@click.option("--jobs", "-j", type=click.IntRange(min=0), default=0, help="Processes to use (0: one per core).")
+@click.option("--jobs", "-j", type=click.IntRange(min=0), default=0, help="Processes for runs over several projects (0: one per core).")
 def check(
     paths: Tuple[str, ...],
     select: Tuple[str, ...],
@@ -180,8 +180,70 @@ def check(
 
 
 def _run(settings: Settings, files: List[Path], fix: bool, diff: bool, unsafe: bool, no_cache: bool, jobs: int) -> "Report":
-    """Check ``files``: from the cache when nothing they depend on changed, without the parser when
-    none of the project's files can hold a hand-off, else with the engine."""
+    """Check ``files``, one project at a time (see :func:`_projects`), in ``jobs`` processes when
+    there are several projects (0: one per core)."""
+    from bglint.report import Report
+
+    groups = _projects(files)
+    args = [(settings, group, fix, diff, unsafe, no_cache) for group in groups]
+    workers = min(len(groups), jobs or os.cpu_count() or 1)
+    if workers <= 1:
+        reports = [_run_project(*a) for a in args]
+    else:
+        reports = _in_processes(args, workers)
+    if len(reports) == 1:
+        return reports[0]
+    merged = Report()
+    for r in reports:
+        merged.findings.extend(r.findings)
+        merged.errors.extend(r.errors)
+        merged.fixes.extend(r.fixes)
+        merged.texts.update(r.texts)
+        merged.files_checked += r.files_checked
+    merged.findings.sort(key=lambda f: f.sort_key())
+    return merged
+
+
+def _projects(files: Sequence[Path]) -> List[List[Path]]:
+    """``files`` by project: the folder holding the nearest pyproject.toml, setup.py, setup.cfg or
+    .git, else the folder above the file's top package. Each project is analysed on its own (its
+    own index and task list), whether the run uses one process or several."""
+    from bglint.report import package_root, project_root
+
+    by_root: Dict[Path, List[Path]] = {}
+    roots: Dict[Path, Path] = {}
+    for path in files:
+        folder = path.resolve().parent
+        root = roots.get(folder)
+        if root is None:
+            root = project_root(path) or package_root(path)
+            roots[folder] = root
+        by_root.setdefault(root, []).append(path)
+    return list(by_root.values()) or [[]]
+
+
+def _in_processes(args: list, workers: int) -> List["Report"]:
+    import concurrent.futures as cf
+
+    from bglint.report import FileError, Report
+
+    reports: List[Report] = []
+    with cf.ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(_run_project, *a) for a in args]
+        for future, a in zip(futures, args):
+            try:
+                reports.append(future.result())
+            except cf.process.BrokenProcessPool:
+                # the process died (a crash in native code): say which files went unchecked
+                lost = Report()
+                lost.errors = [FileError(discovery.display(p), "internal error in bglint: the process checking this file died", internal=True) for p in a[1]]
+                reports.append(lost)
+    return reports
+
+
+def _run_project(settings: Settings, files: List[Path], fix: bool, diff: bool, unsafe: bool, no_cache: bool) -> "Report":
+    """Check one project's ``files``: from the cache when nothing they depend on changed, without
+    the parser when none of the project's files can hold a hand-off, else with the engine."""
     from bglint import cache as cache_mod
     from bglint.report import PREFILTER, Report, context_files, prefilter
 

@@ -393,6 +393,17 @@ class ModuleFacts:
         for lines in self._blanked:
             self._parse_late(lines)
 
+    def parse_mentioning(self, word: str) -> None:
+        """Parse the statements left out whose text has ``word`` in it (as a whole word)."""
+        if self.complete:
+            return
+        if self._lines is None:
+            self._lines = self.source.split("\n")
+        pattern = re.compile(r"\b" + re.escape(word) + r"\b")
+        for lines in self._blanked:
+            if lines not in self._parsed_late and pattern.search("\n".join(self._lines[lines[0] - 1 : lines[1]])):
+                self._parse_late(lines)
+
     def _parse_late(self, lines: Tuple[int, int]) -> None:
         """Parse the top-level statement on ``lines`` alone and add its facts (once)."""
         if lines in self._parsed_late:

@@ -86,6 +86,14 @@ def project_root(start: Path) -> Optional[Path]:
     return None
 
 
+def package_root(path: Path) -> Path:
+    """The folder above the top package holding ``path`` (its own folder outside packages)."""
+    folder = path.resolve().parent
+    while (folder / "__init__.py").is_file() and folder.parent != folder:
+        folder = folder.parent
+    return folder
+
+
 def context_files(files: Sequence[Path], settings: "Settings") -> List[Path]:
     """Other files of the project: their hand-offs can make a function in ``files`` a task."""
     if not files:

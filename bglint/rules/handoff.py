@@ -708,40 +708,49 @@ _SPAWNERS = frozenset({"asyncio.create_task", "asyncio.ensure_future"})
 
 @DROPPED_CREATE_TASK.on_module
 def check_dropped_create_task(module: ModuleFacts, ctx: RuleContext) -> Iterator[Finding]:
-    reached: Optional[Set[int]] = None
     for call, fn in module.calls:
         if fn is None or module.qualify(call.func, fn) not in _SPAWNERS:
             continue
         if not isinstance(module.parent(call), cst.Expr):
             continue  # assigned, awaited, returned, passed on, kept in a set: someone holds it
-        if not is_endpoint(fn, module):
-            if reached is None:  # which functions endpoints reach needs every function of the module
-                reached = _reached_from_endpoints(module, ctx)
-            if id(fn) not in reached:
-                continue
+        if not _reached_from_endpoint(fn, module, ctx):
+            continue
         yield ctx.finding(DROPPED_CREATE_TASK, call, call=f"{ctx.code_for(call.func)}(...)")
 
 
-def _reached_from_endpoints(module: ModuleFacts, ctx: RuleContext) -> Set[int]:
-    """Endpoints of this module and the functions of this module they call, up to ``max-call-depth``."""
-    frontier = [fn for fn in module.all_functions if is_endpoint(fn, module)]
-    reached = {id(fn) for fn in frontier}
-    for _ in range(ctx.settings.max_call_depth):
-        nxt = []
-        for caller in frontier:
-            for call in caller.calls:
-                callee = _local_callee(call.func, caller, module, ctx)
-                if callee is not None and id(callee) not in reached:
-                    reached.add(id(callee))
-                    nxt.append(callee)
-        frontier = nxt
-    return reached
+def _reached_from_endpoint(fn: FunctionFacts, module: ModuleFacts, ctx: RuleContext) -> bool:
+    """Whether an endpoint of this module runs ``fn``: it is one, or calls it through at most
+    ``max-call-depth`` calls of this module's functions. Searched from ``fn`` up to its callers,
+    so only the statements that mention a name on the way are parsed (not the whole module)."""
+    frontier = [fn]
+    seen = {id(fn)}
+    for depth in range(ctx.settings.max_call_depth + 1):
+        if any(is_endpoint(f, module) for f in frontier):
+            return True
+        if depth == ctx.settings.max_call_depth:
+            break
+        callers = []
+        for callee in frontier:
+            module.parse_mentioning(callee.name)
+            for caller in list(module._all_functions):
+                if id(caller) in seen:
+                    continue
+                if any(_calls_name(call, callee.name) and _local_callee(call.func, caller, module, ctx) is callee for call in caller.calls):
+                    seen.add(id(caller))
+                    callers.append(caller)
+        frontier = callers
+    return False
+
+
+def _calls_name(call: cst.Call, name: str) -> bool:
+    func = call.func
+    return (isinstance(func, cst.Name) and func.value == name) or (isinstance(func, cst.Attribute) and func.attr.value == name)
 
 
 def _local_callee(func: cst.BaseExpression, caller: FunctionFacts, module: ModuleFacts, ctx: RuleContext) -> Optional[FunctionFacts]:
     """The function of this module a call runs: a module/nested def, ``self.method`` or a module-level instance's method."""
     if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self" and caller.class_name:
-        cls = next((c for c in module.all_classes if c.methods.get(caller.name) is caller), None)
+        cls = next((c for c in module._all_classes if c.methods.get(caller.name) is caller), None)
         return cls.methods.get(func.attr.value) if cls is not None else None
     if isinstance(func, cst.Name):
         local = module.local_function(func.value, caller)
