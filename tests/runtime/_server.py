@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import httpx
 import uvicorn
@@ -66,27 +66,36 @@ def serve(app: object) -> Iterator[str]:
         yield live.url
 
 
-@contextlib.contextmanager
-def serve_workers(module_dir: Path, module: str, count: int, *, env: Optional[Dict[str, str]] = None) -> Iterator[List[str]]:
-    """Serve ``module:app`` from ``count`` separate ``python -m uvicorn`` processes, like the workers of a
-    multi-process deployment (each its own interpreter, its own module globals). They start in parallel.
+@dataclass
+class Worker:
+    """One ``python -m uvicorn module:app`` process to start: its own interpreter and module globals."""
 
-    Yields their base URLs; on exit each process gets SIGTERM and is waited for (then killed).
+    module_dir: Path
+    module: str
+    env: Optional[Dict[str, str]] = None
+
+
+@contextlib.contextmanager
+def serve_workers(workers: Sequence[Worker]) -> Iterator[List[str]]:
+    """Serve each worker's ``module:app`` from a separate uvicorn process, like the workers of a
+    multi-process deployment. All start in parallel (interpreter start-up dominates).
+
+    Yields their base URLs, in order; on exit each process gets SIGTERM and is waited for (then killed).
     """
     ports = []
-    for _ in range(count):
+    for _ in workers:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             ports.append(probe.getsockname()[1])
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", f"{module}:app", "--app-dir", str(module_dir),
+            [sys.executable, "-m", "uvicorn", f"{worker.module}:app", "--app-dir", str(worker.module_dir),
              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            env={**os.environ, **(env or {})},
+            env={**os.environ, **(worker.env or {})},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        for port in ports
+        for worker, port in zip(workers, ports)
     ]
     urls = [f"http://127.0.0.1:{port}" for port in ports]
     try:
