@@ -92,6 +92,27 @@ def test_bad_example_pending_task_is_collected(tmp_path: Path) -> None:
     assert events == ["refresh of k1 ended"]  # closed by the garbage collector, mid-flight
 
 
+
+def test_bad_example_task_in_asyncio_sleep_is_held_by_the_loop(tmp_path: Path) -> None:
+    """Where the premise "collected mid-flight" does not hold: the loop's timer references the task."""
+    events: List[str] = []
+
+    async def refresh_cache(key: str) -> None:
+        try:
+            await asyncio.sleep(30)  # never reached: asyncio.run cancels it at the end
+        finally:
+            events.append(f"refresh of {key} ended")
+
+    example = _load(RULE.bad, tmp_path, refresh_cache)
+
+    async def scenario() -> Tuple[List[Tuple[str, str]], List[str]]:
+        _, reports = await _request_then_collect(example.app)
+        return reports, list(events)
+
+    reports, events_before_shutdown = asyncio.run(scenario())
+    assert reports == [] and events_before_shutdown == []  # survived gc.collect()
+    assert events == ["refresh of k1 ended"]  # cancelled by asyncio.run at shutdown
+
 def test_keeping_a_reference_keeps_the_task(tmp_path: Path) -> None:
     events: List[str] = []
     example = _load(KEEPS_REFERENCE, tmp_path, _waits_for_an_orphan_future(events))
