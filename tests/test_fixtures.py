@@ -9,6 +9,7 @@ import pytest
 
 from bglint.engine import lint_source
 from tests._fixtures import (
+    FIXTURES as FIXTURES_ROOT,
     FixCase,
     FixtureCase,
     annotated,
@@ -66,3 +67,22 @@ def test_fix(case: FixCase, request: pytest.FixtureRequest) -> None:
     settings = settings_for(case.code, header_of(fixed), case.before.parent)
     left = lint_source(fixed, str(case.before), settings)
     assert sorted((f.line, f.code) for f in left) == annotated(fixed)
+
+
+@pytest.mark.parametrize(
+    "binding",
+    ["os: str = 'linux'", "tasks: BackgroundTasks"],  # a parameter of the endpoint / no other `os`
+    ids=["os-parameter", "os-free"],
+)
+def test_bg403_basename_fix_only_where_os_is_free(binding: str) -> None:
+    # the fix writes `os.path.basename(...)` in the endpoint: not where `os` is something else there
+    params = f"file: UploadFile, tasks: BackgroundTasks, {binding}" if binding.startswith("os") else f"file: UploadFile, {binding}"
+    text = (
+        "from fastapi import BackgroundTasks, FastAPI, UploadFile\n\napp = FastAPI()\n\n\n"
+        "def process(path: str) -> None:\n    print(path)\n\n\n"
+        f"@app.post('/upload')\nasync def upload({params}):\n"
+        "    tasks.add_task(process, f'/srv/uploads/{file.filename}')\n"
+    )
+    found = lint_source(text, "app.py", settings_for("BG403", {}, FIXTURES_ROOT))
+    assert [f.code for f in found] == ["BG403"]
+    assert (found[0].fix is None) == binding.startswith("os")

@@ -900,12 +900,14 @@ def check_response_background(module: ModuleFacts, ctx: RuleContext) -> Iterator
         if site.mechanism is Mechanism.ADD_TASK and site.receiver_param is not None and site.receiver_param.is_background_tasks:
             owner = _param_owner(site.receiver_param.param.node, site.function)
             if owner is not None:
-                injected.setdefault(id(owner), (owner, site.receiver_param.name))
-    for fn, tasks in injected.values():
+                injected.setdefault(id(owner), (owner, site.receiver_param.name, []))[2].append(site.call)
+    for fn, tasks, adds in injected.values():
         for ret in fn.returns:  # the function's own returns (not those of nested defs)
             call = _returned_response(ret, fn, ctx)
             if call is None:
                 continue
+            if not any(_added_before(add, ret, fn, module) for add in adds):
+                continue  # returned before any task is added (`if stream: return ...` first): nothing is dropped
             arg = next((a for a in call.args if a.keyword is not None and a.keyword.value == "background"), None)
             if arg is None or (isinstance(arg.value, cst.Name) and arg.value.value == tasks):
                 continue  # `background=tasks` hands over the injected tasks themselves
@@ -913,6 +915,15 @@ def check_response_background(module: ModuleFacts, ctx: RuleContext) -> Iterator
                 continue
             fix = _move_to_injected(ret, call, arg, fn, tasks, ctx) if ret.value is call else None
             yield ctx.finding(RESPONSE_BACKGROUND_DROPS_TASKS, arg, fix=fix, tasks=tasks)
+
+
+def _added_before(add: cst.Call, ret: cst.Return, fn: FunctionFacts, module: ModuleFacts) -> bool:
+    """Whether the ``add_task`` call can run before ``ret``: earlier and on a path to it, or in a
+    loop around both (a later iteration returns after an earlier one added)."""
+    if module.is_after(ret, add) and _reaches(add, ret, fn, module):
+        return True
+    loops = {id(n) for n in _path(ret, fn, module) if isinstance(n, (cst.For, cst.While))}
+    return any(id(n) in loops for n in _path(add, fn, module))
 
 
 def _param_owner(node: cst.Param, fn: Optional[FunctionFacts]) -> Optional[FunctionFacts]:
@@ -1066,7 +1077,7 @@ def _path(node: cst.CSTNode, fn: FunctionFacts, module: ModuleFacts) -> List[cst
     return out
 
 
-def _reaches(call: cst.Call, raise_node: cst.Raise, fn: FunctionFacts, module: ModuleFacts) -> bool:
+def _reaches(call: cst.Call, raise_node: cst.CSTNode, fn: FunctionFacts, module: ModuleFacts) -> bool:
     """Whether control can go from the ``add_task`` call on to the ``raise``: not in exclusive
     branches (``if``/``else``, two ``except`` clauses), not after a ``return`` that ends the
     ``add_task``'s block."""

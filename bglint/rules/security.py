@@ -422,7 +422,7 @@ def check_client_filename_path(site: TaskSite, ctx: RuleContext) -> Iterator[Fin
             yield ctx.finding(
                 CLIENT_FILENAME_PATH,
                 filename,
-                fix=_basename_fix(filename, ctx),
+                fix=_basename_fix(filename, site.function, ctx),
                 filename=ctx.code_for(filename),
             )
 
@@ -455,15 +455,25 @@ def _client_filename_in_path(expr: cst.BaseExpression, fn: Optional[FunctionFact
     return None
 
 
-def _basename_fix(filename: cst.BaseExpression, ctx: RuleContext) -> Optional[Fix]:
+def _basename_fix(filename: cst.BaseExpression, fn: Optional[FunctionFacts], ctx: RuleContext) -> Optional[Fix]:
     need = ImportNeed("os")
     local = ctx.bound_name(need)
     if local is None:
-        if "os" in ctx.module.any_imports or "os" in ctx.module.assignments or "os" in ctx.module.functions:
+        if _name_taken("os", fn, ctx.module):
             return None  # `os` means something else here
         local = "os"
     text = f"{local}.path.basename({ctx.code_for(filename)})"
     return ctx.fix(Safety.SAFE, [ctx.replace(filename, text)], "keep only the last part of the client's file name", [need])
+
+
+def _name_taken(name: str, fn: Optional[FunctionFacts], module: ModuleFacts) -> bool:
+    """Whether ``name`` is bound where ``fn`` would read it: in ``fn`` or an enclosing function, or
+    at module level. (Names local to other functions do not count, so the answer never depends
+    on which of them were parsed.)"""
+    for scope in fn.chain() if fn is not None else ():
+        if name in scope.imports or scope.binds(name) or name in scope.global_names:
+            return True
+    return name in module.imports or name in module.assignments or name in module.functions or name in module.classes
 
 
 # -- BG404 ------------------------------------------------------------------------------------
