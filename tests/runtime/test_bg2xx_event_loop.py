@@ -46,7 +46,7 @@ def test_bg201_good_leaves_the_loop_free(tmp_path: Path) -> None:
     rule = get("BG201")
     assert "await asyncio.sleep(5)" in rule.good
     waited = _latency_of_ping_while_task_runs(_patched(rule.good), lambda c: c.post("/inventory/sku-1"), tmp_path)
-    assert waited < 0.3, f"the ping took {waited:.3f}s"
+    assert waited < BLOCK_SECONDS * 0.45, f"the ping took {waited:.3f}s"  # blocked: > 0.5 (loaded CI machines add ~0.1-0.4 s)
 
 
 @pytest.mark.parametrize("which, blocks", [("bad", True), ("good", False)])
@@ -62,7 +62,7 @@ def test_bg202_async_task_without_await_blocks_def_does_not(which: str, blocks: 
     if blocks:
         assert waited > BLOCK_SECONDS / 2, f"the ping answered in {waited:.3f}s"
     else:
-        assert waited < 0.3, f"the ping took {waited:.3f}s"
+        assert waited < BLOCK_SECONDS * 0.45, f"the ping took {waited:.3f}s"  # blocked: > 0.5 (loaded CI machines add ~0.1-0.4 s)
 
 
 @pytest.mark.parametrize("which", ["bad", "good"])
