@@ -407,7 +407,22 @@ def awaited_in_request(site: TaskSite) -> bool:
     if isinstance(module.parent(node), cst.Await):
         return True
     holding = {n for n, values in fn.assignments.items() if any(v is node for v in values)}
+    # ... and the names bound to a tuple or list of those (`tasks = (reader, writer)`)
+    grew = bool(holding)
+    while grew:
+        grew = False
+        for n, values in fn.assignments.items():
+            if n not in holding and any(_holds_any(v, holding) for v in values):
+                holding.add(n)
+                grew = True
     return bool(holding) and _awaits_any(fn.node.body, holding)
+
+
+def _holds_any(value: cst.BaseExpression, names_: set) -> bool:
+    """A tuple, list or set display with one of ``names_`` among its elements."""
+    if not isinstance(value, (cst.Tuple, cst.List, cst.Set)):
+        return False
+    return any(isinstance(el.value, cst.Name) and el.value.value in names_ for el in value.elements)
 
 
 class _AwaitedNames:

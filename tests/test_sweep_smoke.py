@@ -1,5 +1,6 @@
-"""`scripts/sweep.py` and `scripts/fix_sweep.py` on a tiny generated tree: their figures are right,
-a crash makes the sweep fail, and a corrupting write is caught by the fix sweep."""
+"""`scripts/sweep.py`, `scripts/fix_sweep.py` and `scripts/parse_sweep.py` on a tiny generated tree:
+their figures are right, a crash makes the sweep fail, and a corrupting write is caught by the fix
+sweep."""
 
 from __future__ import annotations
 
@@ -138,3 +139,16 @@ def test_fix_sweep_catches_a_corrupting_write(tree: Path, capsys: pytest.Capture
     assert "PROBLEM plain.py: fixed file no longer compiles" in out
     assert "PROBLEM plain.py: the file on disk is not the fixed text" in out
     assert "  fixes verified:    2\n" in out  # only latin.py and called.py were written faithfully
+
+
+def test_parse_sweep_compares_what_both_parsers_read(tree: Path, capsys: pytest.CaptureFixture) -> None:
+    # syntax.py (Python says no), nul.py (cannot decode) and deep.py (too nested for libcst) are skipped
+    assert load("parse_sweep").main([str(tree)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("parse-sweep: 6 files compared, 3 skipped, 0 with differences, "), out
+
+
+def test_parse_sweep_knows_names_imported_as_globals() -> None:
+    text = "def load():\n    global np, pd\n    import numpy as np\n    import os\n\n\ndef other():\n    import pandas as pd\n"
+    # `pd` is global only in `load`: imported elsewhere, it is another function's local
+    assert load("parse_sweep")._global_imports(text) == ["np"]

@@ -24,7 +24,7 @@ from bglint import names, walk
 from bglint.context import RuleContext
 from bglint.data import BlockingCall
 from bglint.facts import FunctionFacts, ModuleFacts, dotted
-from bglint.handoffs import Mechanism, TaskSite, TaskTarget
+from bglint.handoffs import Mechanism, TaskSite, TaskTarget, awaited_in_request
 from bglint.model import Finding, Fix, ImportNeed, Rule, Safety, Severity
 from bglint.semantics import is_endpoint
 
@@ -621,10 +621,16 @@ def check_heavy_work_in_task(task: TaskTarget, ctx: RuleContext) -> Iterator[Fin
 
 
 def _per_request(site: TaskSite) -> bool:
-    """A hand-off that starts the task for one request: Starlette's, or `create_task` in an endpoint."""
+    """A hand-off that starts the task for one request: Starlette's, or `create_task` in an endpoint
+    that does not wait for it (a task it awaits is the request's own work, done when it ends)."""
     if site.mechanism.is_starlette:
         return True
-    return site.mechanism is Mechanism.CREATE_TASK and site.function is not None and is_endpoint(site.function, site.module)
+    return (
+        site.mechanism is Mechanism.CREATE_TASK
+        and site.function is not None
+        and is_endpoint(site.function, site.module)
+        and not awaited_in_request(site)
+    )
 
 
 def _statements(body: cst.BaseSuite) -> List[cst.CSTNode]:

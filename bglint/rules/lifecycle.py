@@ -771,8 +771,8 @@ def session_source(info: ParamInfo, site: TaskSite, ctx: RuleContext) -> Optiona
 @SESSION_PASSED_TO_TASK.on_site
 def check_session_passed_to_task(site: TaskSite, ctx: RuleContext) -> Iterator[Finding]:
     fn = site.function
-    if fn is None:
-        return
+    if fn is None or awaited_in_request(site):
+        return  # the endpoint waits for the task: the dependency has not exited yet
     reported: Set[int] = set()
     for name, node in handed_names(site, ctx):
         if id(node) in reported:

@@ -1,0 +1,108 @@
+"""Parse sweep: parsing on demand must answer as a whole parse does, on real code.
+
+    python scripts/parse_sweep.py DIR...            # every .py file under each DIR
+    python scripts/parse_sweep.py --site-packages   # this interpreter's site-packages too
+
+bglint parses with libcst only the top-level statements that can hold a hand-off and the others
+when first looked up (``facts.build``). Per file, every top-level def, class and assigned name of a
+whole parse (``facts.collect``) is looked up on one on-demand parse, before anything else of that
+file is parsed, and must be the same statement; and every name that a function binds with
+``global`` and imports must be known (``any_imports``) without parsing the rest. Files Python or
+libcst cannot parse are skipped (the crash sweep counts them). Exit status 1 on any difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+import sysconfig
+import time
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from sweep import py_files  # noqa: E402
+
+from bglint import sources  # noqa: E402
+from bglint.facts import build, collect  # noqa: E402
+from bglint.report import PREFILTER  # noqa: E402
+
+KINDS = ("functions", "classes", "assignments")
+
+
+def _start(module, node) -> tuple:  # type: ignore[no-untyped-def]
+    rng = module.position(node)
+    return (rng.start.line, rng.start.column)
+
+
+def _global_imports(source: str) -> List[str]:
+    """Names a function declares ``global`` and imports: the module sees them (``any_imports``)."""
+    out: List[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            declared = {n for stmt in ast.walk(node) if isinstance(stmt, ast.Global) for n in stmt.names}
+            for stmt in ast.walk(node):
+                if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                    for alias in stmt.names:
+                        local = alias.asname or alias.name.split(".")[0]
+                        if local in declared:
+                            out.append(local)
+    return out
+
+
+def check_file(path: Path) -> Optional[List[str]]:
+    """The differences for one file (None: skipped, Python or libcst cannot read it)."""
+    try:
+        text = sources.decode(path.read_bytes()).text
+        ast.parse(text)
+        whole = collect(str(path), "m", "", text, sources.parse(text))
+    except (sources.SourceError, SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
+        return None
+    lazy = build(str(path), "m", "", text, PREFILTER)
+    out: List[str] = []
+    missing = [n for n in _global_imports(text) if n not in lazy.any_imports]
+    if missing:
+        out.append(f"imported as global, unknown until parsed: {', '.join(sorted(set(missing)))}")
+    for kind in KINDS:
+        for name, value in dict.items(getattr(whole, kind)):
+            got = getattr(lazy, kind).get(name)
+            want = value if kind == "assignments" else value.node
+            if got is None:
+                out.append(f"{kind[:-1]} {name}: not found on demand")
+                continue
+            node = got if kind == "assignments" else got.node
+            if _start(lazy, node) != _start(whole, want):
+                out.append(f"{kind[:-1]} {name}: on demand the one at {_start(lazy, node)}, whole parse the one at {_start(whole, want)}")
+    return out
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("dirs", nargs="*", help="folders to sweep")
+    parser.add_argument("--site-packages", action="store_true", help="also sweep this interpreter's site-packages")
+    args = parser.parse_args(argv)
+    roots = [Path(d) for d in args.dirs] + ([Path(sysconfig.get_paths()["purelib"])] if args.site_packages else [])
+    if not roots:
+        parser.error("give folders to sweep and/or --site-packages")
+    start = time.perf_counter()
+    checked = skipped = bad = 0
+    for root in roots:
+        for path in py_files(root):
+            found = check_file(path)
+            if found is None:
+                skipped += 1
+                continue
+            checked += 1
+            if found:
+                bad += 1
+                for line in found:
+                    print(f"DIFF {path}: {line}")
+    print(f"parse-sweep: {checked} files compared, {skipped} skipped, {bad} with differences, {time.perf_counter() - start:.0f} s")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
