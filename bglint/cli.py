@@ -244,8 +244,8 @@ def _in_processes(args: list, workers: int) -> List["Report"]:
 def _run_project(settings: Settings, files: List[Path], fix: bool, diff: bool, unsafe: bool, no_cache: bool) -> "Report":
     """Check one project's ``files``: from the cache when nothing they depend on changed, without
     the parser when none of the project's files can hold a hand-off, else with the engine."""
-    from bglint import cache as cache_mod
-    from bglint.report import PREFILTER, Report, context_files, prefilter
+    from bglint import cache as cache_mod, sources
+    from bglint.report import PREFILTER, Report, candidates, context_files
 
     context = context_files(files, settings) if files else []
     store = None
@@ -258,15 +258,25 @@ def _run_project(settings: Settings, files: List[Path], fix: bool, diff: bool, u
             replayed = _report_from_cache(hit)
             if replayed is not None:
                 return replayed
-    report: Optional[Report] = None
-    if not (fix or diff):
-        kept, errors = prefilter(files, context)
-        if not kept:
-            report = Report(errors=errors, files_checked=len(files) - len({e.path for e in errors}))
-    if report is None:
+    # every file is read once here; the engine's project starts from these texts
+    read: Dict[Path, sources.Source] = {}
+
+    def read_once(path: Path) -> sources.Source:
+        if path not in read:
+            read[path] = sources.read(path)
+        return read[path]
+
+    errors: list = []
+    if candidates(files, read_once, errors) or candidates(context, read_once):
         from bglint.engine import Engine
 
-        report = Engine(settings).check(files, fix=fix or diff, unsafe=unsafe, write=fix and not diff, context=context)
+        engine = Engine(settings)
+        project = engine.new_project()
+        for path, source in read.items():
+            project.set_source(path, source.text, source)
+        report = engine.check(files, fix=fix or diff, unsafe=unsafe, write=fix and not diff, context=context, project=project)
+    else:  # nothing can hold a hand-off: no parser needed
+        report = Report(errors=errors, files_checked=len(files) - len({e.path for e in errors}))
     if store is not None and not any(e.internal for e in report.errors):
         store.store(list(files) + context, report.candidates, report.consulted, _report_to_cache(report))
     return report

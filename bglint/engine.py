@@ -7,11 +7,9 @@ text (tests, editors). Fixing re-lints a file after each round of edits until no
 from __future__ import annotations
 
 import gc
-import re
 import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from bglint import discovery, fixes, sources, suppress
 from bglint.config import Settings
@@ -21,7 +19,7 @@ from bglint.facts import ModuleFacts
 from bglint.handoffs import HandoffFinder, TaskTarget
 from bglint.model import Finding, Rule
 from bglint.project import Project
-from bglint.report import PREFILTER, FileError, FileFix, Report, context_files, project_root  # noqa: F401 (re-exported)
+from bglint.report import PREFILTER, FileError, FileFix, Report, candidates, context_files, project_root  # noqa: F401 (re-exported)
 from bglint.semantics import Semantics
 
 MAX_FIX_ROUNDS = 10
@@ -122,19 +120,6 @@ class Engine:
             roots.append(self.settings.root)
         return Project(extra_roots=roots, eager=PREFILTER)
 
-    def _candidates(self, project: Project, files: Iterable[Path], errors: Optional[List[FileError]]) -> List[Path]:
-        out = []
-        for path in files:
-            try:
-                text = project.source(path).text
-            except sources.SourceError as err:
-                if errors is not None:
-                    errors.append(FileError(discovery.display(path), str(err)))
-                continue
-            if PREFILTER.search(text):
-                out.append(path)
-        return out
-
     def context_files(self, files: Sequence[Path]) -> List[Path]:
         """Other files of the project: their hand-offs can make a function in ``files`` a task."""
         return context_files(files, self.settings)
@@ -164,8 +149,8 @@ class Engine:
     def _check(self, files: Sequence[Path], fix: bool, unsafe: bool, write: bool, context: Sequence[Path], project: Optional[Project]) -> Report:
         report = Report()
         project = project or self.new_project()
-        linted = self._candidates(project, files, report.errors)
-        others = self._candidates(project, context, None)
+        linted = candidates(files, project.source, report.errors)
+        others = candidates(context, project.source)
         run = _Run(self, project, linted + others)
         wanted = {p.resolve() for p in linted} | set(run.tasks())
         for path in (p for p in files if p.resolve() in wanted):

@@ -644,29 +644,19 @@ class _StatementPositions:
 
     @classmethod
     def compute(cls, stmt: cst.CSTNode, tree: cst.Module, source: str) -> Optional["_StatementPositions"]:
-        sink = _PositionSink()
-        state = PositionProvidingCodegenState(
-            default_indent=tree.default_indent, default_newline=tree.default_newline, provider=sink  # type: ignore[arg-type]
-        )
-        stmt._codegen(state)
-        tokens = state.tokens
+        ranges, tokens = _codegen(stmt, tree)
         if tree.body and stmt is tree.body[-1] and not tree.footer and not tree.has_trailing_newline:
             tokens = tokens[:-1]  # Module drops the file's last newline token (Module._codegen_impl)
         code = "".join(tokens)
         start = _only_line_start(source, code)
         if start is None:
             return None
-        return cls(sink._computed, _count_newlines(source, start))
+        return cls(ranges, _count_newlines(source, start))
 
     @classmethod
     def at(cls, stmt: cst.CSTNode, tree: cst.Module, shift: int) -> "_StatementPositions":
         """Positions in a statement parsed alone from the source's lines after line ``shift``."""
-        sink = _PositionSink()
-        state = PositionProvidingCodegenState(
-            default_indent=tree.default_indent, default_newline=tree.default_newline, provider=sink  # type: ignore[arg-type]
-        )
-        stmt._codegen(state)
-        return cls(sink._computed, shift)
+        return cls(_codegen(stmt, tree)[0], shift)
 
     def get(self, node: cst.CSTNode) -> Optional[CodeRange]:
         rng = self.ranges.get(node)
@@ -677,6 +667,16 @@ class _StatementPositions:
         return CodeRange(
             CodePosition(rng.start.line + self.shift, rng.start.column), CodePosition(rng.end.line + self.shift, rng.end.column)
         )
+
+
+def _codegen(stmt: cst.CSTNode, tree: cst.Module) -> Tuple[Dict[cst.CSTNode, CodeRange], List[str]]:
+    """The positions of the nodes in ``stmt``, relative to its first line, and its code's tokens."""
+    sink = _PositionSink()
+    state = PositionProvidingCodegenState(
+        default_indent=tree.default_indent, default_newline=tree.default_newline, provider=sink  # type: ignore[arg-type]
+    )
+    stmt._codegen(state)
+    return sink._computed, state.tokens
 
 
 def _only_line_start(source: str, code: str) -> Optional[int]:

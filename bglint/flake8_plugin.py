@@ -22,6 +22,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 from bglint import __version__, sources
 from bglint.config import RawConfig, Settings, build_settings, expand, find_config, load_file, with_overrides
 from bglint.engine import PREFILTER, Engine, InternalError, _Run, project_root
+from bglint.report import candidates
 from bglint.project import Project
 
 Error = Tuple[int, int, str, type]
@@ -60,13 +61,6 @@ class _ProjectState:
         self.run = None
 
 
-def _may_hold_handoffs(project: Project, path: Path) -> bool:
-    try:
-        return PREFILTER.search(project.source(path).text) is not None
-    except sources.SourceError:
-        return False
-
-
 _STATES: Dict[Tuple[Optional[Path], Optional[Path]], _ProjectState] = {}
 
 
@@ -93,7 +87,7 @@ def _state_for(path: Path) -> _ProjectState:
         engine = Engine(settings, use_noqa=False)
         project = engine.new_project()
         files = engine.context_files([path]) + ([path] if path.exists() else [])
-        state = _ProjectState(engine, project, [f for f in files if _may_hold_handoffs(project, f)])
+        state = _ProjectState(engine, project, candidates(files, project.source))
         _STATES[key] = state
     return state
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from bglint import discovery, sources
 from bglint.model import Finding
@@ -106,18 +106,17 @@ def context_files(files: Sequence[Path], settings: "Settings") -> List[Path]:
     return [f for f in found.files if f.resolve() not in mine]
 
 
-def prefilter(files: Sequence[Path], context: Sequence[Path]) -> Tuple[List[Path], List[FileError]]:
-    """The files (of ``files`` and ``context``) that can hold a hand-off, and the errors reading ``files``."""
+def candidates(paths: Iterable[Path], read: Callable[[Path], "sources.Source"], errors: Optional[List[FileError]] = None) -> List[Path]:
+    """The ``paths`` whose text can hold a hand-off (:data:`PREFILTER`), read with ``read``; a
+    file that cannot be read is left out, and reported in ``errors`` when it is given."""
     kept: List[Path] = []
-    errors: List[FileError] = []
-    for group, report_errors in ((files, True), (context, False)):
-        for path in group:
-            try:
-                text = sources.read(path).text
-            except sources.SourceError as err:
-                if report_errors:
-                    errors.append(FileError(discovery.display(path), str(err)))
-                continue
-            if PREFILTER.search(text):
-                kept.append(path)
-    return kept, errors
+    for path in paths:
+        try:
+            text = read(path).text
+        except sources.SourceError as err:
+            if errors is not None:
+                errors.append(FileError(discovery.display(path), str(err)))
+            continue
+        if PREFILTER.search(text):
+            kept.append(path)
+    return kept

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import codecs
-import os
 import shutil
 import stat
 import sys
