@@ -759,20 +759,24 @@ def _plan(source: str, eager: "re.Pattern[str]") -> Optional[_Plan]:
     blanked: List[Tuple[int, int]] = []
     previous_end = 0
     body = module.body
+    aliases = _handoff_aliases(body, eager)
     for i, stmt in enumerate(body):
         first = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", ())])
         end = stmt.end_lineno or stmt.lineno
         shares_line = first == previous_end or (i + 1 < len(body) and body[i + 1].lineno == end)
         previous_end = end
         bound = _binds(stmt)
-        if bound is None or shares_line:
-            continue  # imports, compound statements, ...: parsed now
-        for key in bound:
+        # whatever this statement rebinds, a statement left out before it must not win when parsed
+        for key in bound if bound is not None else (_binds_within(stmt) if last else ()):
             if key in last:
                 shadowed.add(last.pop(key))
+        if bound is None or shares_line:
+            continue  # imports, compound statements, ...: parsed now
         text = "\n".join(lines[first - 1 : end])
         if eager.search(text) or (not isinstance(stmt, _DEFS) and ":=" in text):
             continue
+        if (aliases is not None and aliases.search(text)) or _GLOBAL.search(text):
+            continue  # calls a hand-off under another name; binds a module name (any_imports)
         for key in bound:
             last[key] = (first, end)
         blanked.append((first, end))
@@ -784,6 +788,56 @@ def _plan(source: str, eager: "re.Pattern[str]") -> Optional[_Plan]:
     for (kind, name), lines_ in last.items():
         pending[kind][name] = lines_
     return "\n".join(lines), pending, blanked, shadowed
+
+
+_GLOBAL = re.compile(r"^[ \t]+global[ \t]", re.M)
+
+
+def _handoff_aliases(body: List[ast.stmt], eager: "re.Pattern[str]") -> "Optional[re.Pattern[str]]":
+    """Other names the module gives what ``eager`` spells (``from asyncio import create_task as
+    spawn``, ``spawn = asyncio.create_task``): a statement using one may hold a hand-off too."""
+    names: set = set()
+    for stmt in body:
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            names.update(a.asname for a in stmt.names if a.asname and eager.search(a.name))
+        elif isinstance(stmt, ast.Assign) and isinstance(stmt.value, (ast.Name, ast.Attribute)) and eager.search(ast.unparse(stmt.value)):
+            names.update(t.id for t in stmt.targets if isinstance(t, ast.Name))
+    return re.compile(r"\b(?:" + "|".join(sorted(map(re.escape, names))) + r")\b") if names else None
+
+
+def _binds_within(stmt: ast.stmt) -> List[Tuple[str, str]]:
+    """What a statement parsed with the module binds at module level (the defs, classes and
+    names inside its ``if``/``try``/``with``/``for`` blocks), as :class:`_Collector` records it."""
+    out: List[Tuple[str, str]] = []
+    stack: List[ast.AST] = [stmt]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            out.append(("def", node.name))
+            continue
+        if isinstance(node, ast.ClassDef):
+            out.append(("class", node.name))
+            continue
+        if isinstance(node, ast.Lambda):
+            continue
+        targets: List[ast.AST] = []
+        if isinstance(node, ast.Assign):
+            targets = list(node.targets)
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets = [node.target]
+        elif isinstance(node, (ast.For, ast.AsyncFor)):
+            targets = [node.target]
+        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+            targets = [node.optional_vars]
+        elif isinstance(node, ast.NamedExpr):
+            targets = [node.target]
+        for target in targets:
+            if isinstance(target, ast.Name):
+                out.append(("assign", target.id))
+            elif isinstance(target, (ast.Tuple, ast.List)):
+                out.extend(("assign", el.id) for el in target.elts if isinstance(el, ast.Name))
+        stack.extend(ast.iter_child_nodes(node))
+    return out
 
 
 def _binds(stmt: ast.stmt) -> Optional[List[Tuple[str, str]]]:

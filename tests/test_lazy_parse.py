@@ -1,9 +1,9 @@
 """Parsing on demand (``facts.build``) must answer as a whole parse does, whatever is asked first.
 
-Found by sweeping real code (scripts/sweep.py finds crashes only; these were found by comparing a
-lookup made before anything else is parsed with the same lookup on a whole parse). The cases
-marked xfail are known differences, to be fixed in ``facts._plan`` (see each reason); each is
-strict, so a fix shows up as an XPASS to turn into a plain test.
+Found by sweeping real code (scripts/parse_sweep.py compares a lookup made before anything else is
+parsed with the same lookup on a whole parse): a def or name rebound later inside an
+``if``/``try``/``with``/``for`` block or on a shared line, ``global x; import x`` in a def, and a
+hand-off called through a local alias (``create_task as spawn``).
 """
 
 from __future__ import annotations
@@ -29,21 +29,18 @@ REBOUND = [
         "functions",
         "f",
         id="def-rebound-in-if",
-        marks=pytest.mark.xfail(strict=True, reason="_plan marks shadowing only by later plain statements, not by compound ones"),
     ),
     pytest.param(
         "machine = arch()\nif machine == 'x86_64':\n    machine = 'amd64'\n",
         "assignments",
         "machine",
         id="assignment-rebound-in-if",
-        marks=pytest.mark.xfail(strict=True, reason="_plan marks shadowing only by later plain statements, not by compound ones"),
     ),
     pytest.param(
         "A = 1\nA = 2; B = 3\n",
         "assignments",
         "A",
         id="assignment-rebound-on-a-shared-line",
-        marks=pytest.mark.xfail(strict=True, reason="_plan skips statements sharing a line before marking what they shadow"),
     ),
     pytest.param("def f():\n    return 1\n\n\ndef f():\n    return 2\n", "functions", "f", id="def-rebound-by-def"),
     pytest.param("if flag:\n\n    def f():\n        return 2\n\n\ndef f():\n    return 1\n", "functions", "f", id="def-after-if"),
@@ -78,21 +75,18 @@ APPS = [
         "async def notify(url: str) -> None:\n    requests.get(url)\n\n\n"
         "@app.post('/hook')\nasync def hook(url: str, bg: BackgroundTasks):\n    bg.add_task(notify, url)\n",
         id="global-import-in-another-def",
-        marks=pytest.mark.xfail(strict=True, reason="any_imports holds only the imports of parsed statements"),
     ),
     pytest.param(
         # the def holding the hand-off never spells a PREFILTER word: it is left unparsed
         "from asyncio import create_task as spawn\n\nfrom fastapi import FastAPI\n\napp = FastAPI()\n\n\n"
         "async def work() -> None:\n    pass\n\n\n@app.post('/go')\nasync def go():\n    spawn(work())\n",
         id="aliased-create-task",
-        marks=pytest.mark.xfail(strict=True, reason="PREFILTER does not know local aliases of hand-off functions"),
     ),
     pytest.param(
         "import time\n\nfrom fastapi import BackgroundTasks, FastAPI\n\napp = FastAPI()\n\n\n"
         "async def work() -> None:\n    time.sleep(1)\n\n\nif app:\n\n    def work() -> None:\n        time.sleep(1)\n\n\n"
         "@app.post('/go')\nasync def go(bg: BackgroundTasks):\n    bg.add_task(work)\n",
         id="task-rebound-in-if",
-        marks=pytest.mark.xfail(strict=True, reason="_plan marks shadowing only by later plain statements, not by compound ones"),
     ),
 ]
 
