@@ -5,7 +5,7 @@ Rules never open files, parse config or print; everything they need comes throug
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Union
 
 import libcst as cst
@@ -32,6 +32,9 @@ class RuleContext:
     display_path: str
     # functions of this module that run as tasks (from hand-offs anywhere in the project)
     tasks: Sequence[TaskTarget] = ()
+    # what rules share while this module is linted (an analysis used by several rules), by key;
+    # it dies with the context, so nothing of one module or project outlives its lint
+    shared: Dict[str, Any] = field(default_factory=dict)
 
     # -- facts -----------------------------------------------------------------------------
     @property

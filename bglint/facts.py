@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import builtins
 import re
+import weakref
 from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -79,6 +80,21 @@ class FunctionFacts:
         while fn is not None:
             yield fn
             fn = fn.parent
+
+
+def _parent(self: FunctionFacts) -> Optional[FunctionFacts]:
+    ref = self.__dict__["_parent"]
+    return ref() if ref is not None else None
+
+
+def _set_parent(self: FunctionFacts, value: Optional[FunctionFacts]) -> None:
+    self.__dict__["_parent"] = weakref.ref(value) if value is not None else None
+
+
+# The enclosing function holds its nested ones (``nested``); the way back is a weak reference, so
+# that facts hold no reference cycle: a cycle would leave every parsed tree for the cyclic collector
+# to find, at the cost of re-scanning all of them (seconds on a big repository).
+FunctionFacts.parent = property(_parent, _set_parent)  # type: ignore[assignment]
 
 
 @dataclass(eq=False)
@@ -582,7 +598,9 @@ class _LazyDefs(dict):
 
     def __init__(self, owner: "ModuleFacts", unparsed: Dict[str, Tuple[int, int]]) -> None:
         super().__init__()
-        self._owner = owner
+        # a weak reference: a strong one would make every module a reference cycle, which only the
+        # cyclic collector frees, by re-scanning every parsed tree (seconds on a big repository)
+        self._owner = weakref.proxy(owner)
         self._pending = unparsed
 
     def _need(self, key: object) -> None:

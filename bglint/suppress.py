@@ -53,6 +53,12 @@ def _codes(text: Optional[str]) -> FrozenSet[str]:
     return frozenset(c.upper() for c in _CODE.findall(text))
 
 
+def _lines(text: str) -> List[str]:
+    # Python's line breaks only (str.splitlines also breaks at form feeds and other separators,
+    # which would shift the numbers the parser gives)
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
 def _comments(text: str) -> Iterable[tuple]:
     """(line, comment text) of every comment; falls back to a per-line scan if tokenizing fails."""
     try:
@@ -60,7 +66,7 @@ def _comments(text: str) -> Iterable[tuple]:
             if tok.type == tokenize.COMMENT:
                 yield tok.start[0], tok.string
     except (tokenize.TokenError, SyntaxError, IndentationError):
-        for i, line in enumerate(text.splitlines(), 1):
+        for i, line in enumerate(_lines(text), 1):
             if "#" in line:
                 yield i, line[line.index("#") :]
 
@@ -81,9 +87,26 @@ def parse(text: str) -> Suppressions:
     return out
 
 
+def _may_suppress(findings: Sequence[Finding], text: str) -> bool:
+    """Whether a comment could suppress one of ``findings``: tokenizing a big file costs more than
+    the rest of its analysis, so it is done only when the raw text of a line a finding refers to (or
+    a ``skip-file`` anywhere) looks like a suppression. Tokenizing then tells comments from strings."""
+    if _SKIP_FILE.search(text):
+        return True
+    lines = _lines(text)
+    for f in findings:
+        for n in (f.line, *f.suppress_lines):
+            line = lines[n - 1] if 0 < n <= len(lines) else ""
+            if "#" in line and (_NOQA.search(line) or _IGNORE.search(line)):
+                return True
+    return False
+
+
 def filter_findings(findings: Sequence[Finding], text: str, use_noqa: bool = True) -> List[Finding]:
     if not findings:
         return []
+    if not _may_suppress(findings, text):
+        return list(findings)
     sup = parse(text)
     if sup.skip_file:
         return []

@@ -61,6 +61,57 @@ def _all_nodes(tree: cst.Module):
         stack.extend(walk.children(node))
 
 
+CYCLIC = """\
+from fastapi import BackgroundTasks, FastAPI
+import time
+
+app = FastAPI()
+
+
+def outer():
+    def inner():
+        def innermost():
+            return 1
+        return innermost
+    return inner
+
+
+class Mailer:
+    async def send(self, to: str) -> None:
+        time.sleep(1)
+
+
+async def job(to: str) -> None:
+    time.sleep(1)
+
+
+@app.post("/a")
+async def view(to: str, tasks: BackgroundTasks):
+    tasks.add_task(job, to)
+"""
+
+
+def test_a_run_leaves_no_reference_cycles(tmp_path: Path) -> None:
+    # Facts are freed by reference counting when a run ends; a cycle (a nested function pointing back
+    # at its parent, a lazy table at its module) would leave every parsed tree to the cyclic
+    # collector, which re-scans them all: seconds on a big repository.
+    (tmp_path / "app.py").write_text(CYCLIC)
+    (tmp_path / "other.py").write_text(CYCLIC.replace("job", "other_job"))
+    engine = Engine(build_settings(RawConfig({"select": ["ALL"]}), ALL_CODES, DEFAULT_CODES, root=tmp_path))
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        report = engine.check(sorted(tmp_path.glob("*.py")))
+        assert {f.code for f in report.findings} >= {"BG201"}
+        del report, engine
+        gc.collect()
+        leaked = [o for o in gc.garbage if type(o).__module__.startswith(("bglint", "libcst"))]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert leaked == []
+
+
 @pytest.mark.parametrize("text", POSITION_CASES + [p.read_text(encoding="utf-8") for p in sorted((Path(__file__).parent / "fixtures").rglob("*.py"))[:60]])
 def test_positions_from_one_statement_equal_libcst_positions(text: str) -> None:
     from bglint.facts import collect

@@ -101,6 +101,16 @@ def test_noqa_inside_a_string_is_not_a_comment(tmp_path: Path) -> None:
     assert _lint(tmp_path, body) == [(12, "BG301")]
 
 
+def test_form_feed_does_not_shift_lines(tmp_path: Path) -> None:
+    # a form feed in a string is not a line break to Python: the comment still sits on line 13
+    note = '    note = "a\x0cb"\n'
+    body = note + CALLED.format(comment="  # noqa: BG301") + AWAITED.format(comment="")
+    assert _lint(tmp_path, body) == [(14, "BG302")]
+    # and a noqa on the line after it does not reach the finding above
+    body = note + CALLED.format(comment="") + AWAITED.format(comment="  # noqa: BG301")
+    assert _lint(tmp_path, body) == [(13, "BG301"), (14, "BG302")]
+
+
 def test_skip_file(tmp_path: Path) -> None:
     body = CALLED.format(comment="") + "    # bglint: skip-file\n"
     assert _lint(tmp_path, body) == []

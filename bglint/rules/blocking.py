@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, FrozenSet, Iterator, List, Optional, Sequence, Set, Tuple
@@ -260,7 +261,7 @@ class _Analyzer:
     """Finds blocking calls in functions, following sync helpers; memoised per rule context."""
 
     def __init__(self, ctx: RuleContext) -> None:
-        self.ctx = ctx
+        self.ctx = weakref.proxy(ctx)  # the context holds the analyzer (``ctx.shared``): no cycle
         self._direct: Dict[int, Dict[int, Blocked]] = {}
         self._helper: Dict[Tuple[int, int], Optional[Tuple[str, ...]]] = {}
         self._calls: Dict[int, List[cst.Call]] = {}
@@ -419,14 +420,12 @@ def _objects_of(fn: FunctionFacts, module: ModuleFacts, ctx: RuleContext) -> Dic
     return out
 
 
-# the analyzer of the module being linted, shared by BG201 and BG202 (one slot: rules run module by module)
-_CURRENT: List[_Analyzer] = []
-
-
 def _analyzer(ctx: RuleContext) -> _Analyzer:
-    if not _CURRENT or _CURRENT[0].ctx is not ctx:
-        _CURRENT[:] = [_Analyzer(ctx)]
-    return _CURRENT[0]
+    """The analyzer of the module being linted, shared by BG201 and BG202."""
+    found = ctx.shared.get("blocking")
+    if found is None:
+        found = ctx.shared["blocking"] = _Analyzer(ctx)
+    return found
 
 
 # -- BG201 ---------------------------------------------------------------------------------------------
