@@ -361,7 +361,10 @@ class ModuleFacts:
         self._blanked: List[Tuple[int, int]] = []  # every statement left out, in line order
         self._shadowed: set = set()  # ... of which those whose names a later statement rebinds
         self._parsed_late: set = set()
-        self._late: Dict[int, Tuple[cst.Module, int]] = {}  # id(top statement parsed late) -> (its module, line shift)
+        # id(statement parsed late) -> (its module, line shift, the node whose code gives its positions)
+        self._late: Dict[int, Tuple[cst.Module, int, cst.CSTNode]] = {}
+        # methods left out of classes parsed with the module: their lines -> (class, its pending methods)
+        self._methods: Dict[Tuple[int, int], Tuple[ClassFacts, Dict[str, Tuple[int, int]]]] = {}
         self._late_tops: List[cst.CSTNode] = []
         self._lines: Optional[List[str]] = None
         self._order_counter = 0
@@ -432,6 +435,10 @@ class ModuleFacts:
         if self._lines is None:
             self._lines = self.source.split("\n")
         text = "\n".join(self._lines[first - 1 : last]) + "\n"
+        method = self._methods.get(lines)
+        if method is not None:
+            self._parse_method_late(lines, text, *method)
+            return
         try:
             mini = sources.parse(text, check_nesting=False)
         except sources.SourceError:
@@ -439,11 +446,36 @@ class ModuleFacts:
         if len(mini.body) != 1:
             return
         stmt = mini.body[0]
-        self._late[id(stmt)] = (mini, first - 1)
+        self._late[id(stmt)] = (mini, first - 1, stmt)
         self._late_tops.append(stmt)
         if self._parents is not None:
             self._add_parents(stmt)
         walk.walk(stmt, _Collector(self, shadowed=lines in self._shadowed))
+
+    def _parse_method_late(self, lines: Tuple[int, int], text: str, cls: ClassFacts, pending: Dict[str, Tuple[int, int]]) -> None:
+        """Parse a method left out of its class: its lines, indented as they are, under a stand-in
+        ``class`` line (so every line and column stays as in the file, one line down), and add it
+        to ``cls`` as the walk of the whole class would have."""
+        for name in [n for n, r in pending.items() if r == lines]:
+            del pending[name]
+        try:
+            mini = sources.parse("class _:\n" + text, check_nesting=False)
+        except sources.SourceError:
+            return
+        wrapper = mini.body[0]
+        body = getattr(wrapper, "body", None)
+        if not isinstance(wrapper, cst.ClassDef) or not isinstance(body, cst.IndentedBlock) or len(body.body) != 1:
+            return
+        stmt = body.body[0]
+        if not isinstance(stmt, cst.FunctionDef):
+            return
+        self._late[id(stmt)] = (mini, lines[0] - 2, wrapper)
+        self._late_tops.append(stmt)
+        if self._parents is not None:
+            self._add_parents(stmt)
+        collector = _Collector(self)
+        collector.scopes.append(cls)
+        walk.walk(stmt, collector)
 
     # -- name resolution ------------------------------------------------------------------
     def qualify(self, expr: cst.BaseExpression, fn: Optional[FunctionFacts] = None) -> Optional[str]:
@@ -524,7 +556,7 @@ class ModuleFacts:
         if key not in self._statement_positions:
             late = self._late.get(key)
             if late is not None:
-                self._statement_positions[key] = _StatementPositions.at(top, late[0], late[1])
+                self._statement_positions[key] = _StatementPositions.at(late[2], late[0], late[1])
             else:
                 self._statement_positions[key] = _StatementPositions.compute(top, self.tree, self.parsed_text)
         found = self._statement_positions[key]
@@ -742,7 +774,7 @@ def build(path: str, name: str, package: str, source: str, eager: "re.Pattern[st
     """
     plan = _plan(source, eager)
     if plan is not None:
-        text, pending, blanked, shadowed = plan
+        text, pending, blanked, shadowed, methods = plan
         try:
             tree = sources.parse(text, check_nesting=False)
         except sources.SourceError:
@@ -755,11 +787,27 @@ def build(path: str, name: str, package: str, source: str, eager: "re.Pattern[st
             facts._blanked.extend(blanked)
             facts._shadowed.update(shadowed)
             walk.walk(tree, _Collector(facts))
+            if methods:
+                _wire_methods(facts, methods)
             return facts
     return collect(path, name, package, source, sources.parse(source))
 
 
-_Plan = Tuple[str, Dict[str, Dict[str, Tuple[int, int]]], List[Tuple[int, int]], set]
+def _wire_methods(facts: ModuleFacts, methods: Dict[int, Dict[str, Tuple[int, int]]]) -> None:
+    """Give each class parsed with the module whose methods were left out (``methods``: by the
+    class's index among the top-level classes parsed now) a method table that parses them on demand."""
+    tops = [stmt for stmt in facts.tree.body if isinstance(stmt, cst.ClassDef)]
+    by_node = {id(c.node): c for c in facts._all_classes}
+    for index, pending in methods.items():
+        cls = by_node[id(tops[index])]
+        table = _LazyDefs(facts, pending)
+        dict.update(table, cls.methods)
+        cls.methods = table
+        for lines in pending.values():
+            facts._methods[lines] = (cls, pending)
+
+
+_Plan = Tuple[str, Dict[str, Dict[str, Tuple[int, int]]], List[Tuple[int, int]], set, Dict[int, Dict[str, Tuple[int, int]]]]
 
 
 def _plan(source: str, eager: "re.Pattern[str]") -> Optional[_Plan]:
@@ -778,6 +826,8 @@ def _plan(source: str, eager: "re.Pattern[str]") -> Optional[_Plan]:
     previous_end = 0
     body = module.body
     aliases = _handoff_aliases(body, eager)
+    methods: Dict[int, Dict[str, Tuple[int, int]]] = {}
+    classes_now = 0  # top-level classes parsed with the module, so far
     for i, stmt in enumerate(body):
         first = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", ())])
         end = stmt.end_lineno or stmt.lineno
@@ -789,26 +839,68 @@ def _plan(source: str, eager: "re.Pattern[str]") -> Optional[_Plan]:
             if key in last:
                 shadowed.add(last.pop(key))
         if bound is None or shares_line:
+            classes_now += isinstance(stmt, ast.ClassDef)
             continue  # imports, compound statements, ...: parsed now
         text = "\n".join(lines[first - 1 : end])
-        if eager.search(text) or (not isinstance(stmt, _DEFS) and ":=" in text):
+        if _needed_now(text, stmt, eager, aliases):
+            if isinstance(stmt, ast.ClassDef):
+                # parsed now, but its methods that cannot hold a hand-off are left out as well
+                left_out = _methods_left_out(stmt, lines, eager, aliases)
+                if left_out:
+                    methods[classes_now] = left_out
+                    blanked.extend(left_out.values())
+                classes_now += 1
             continue
-        if (aliases is not None and aliases.search(text)) or _GLOBAL.search(text):
-            continue  # calls a hand-off under another name; binds a module name (any_imports)
         for key in bound:
             last[key] = (first, end)
         blanked.append((first, end))
     if not blanked:
         return None
+    blanked.sort()
     for first, end in blanked:
         lines[first - 1 : end] = [""] * (end - first + 1)
     pending: Dict[str, Dict[str, Tuple[int, int]]] = {"def": {}, "class": {}, "assign": {}}
     for (kind, name), lines_ in last.items():
         pending[kind][name] = lines_
-    return "\n".join(lines), pending, blanked, shadowed
+    return "\n".join(lines), pending, blanked, shadowed, methods
 
 
 _GLOBAL = re.compile(r"^[ \t]+global[ \t]", re.M)
+
+
+def _needed_now(text: str, stmt: ast.stmt, eager: "re.Pattern[str]", aliases: "Optional[re.Pattern[str]]") -> bool:
+    """Whether a statement must be parsed with the module: it can hold a hand-off (``eager``, or a
+    hand-off under another name), binds a name as it goes (``:=`` outside a def) or binds a module
+    name from inside a function (``global``, which ``any_imports`` must know without parsing)."""
+    if eager.search(text) or (not isinstance(stmt, _DEFS) and ":=" in text):
+        return True
+    return bool((aliases is not None and aliases.search(text)) or _GLOBAL.search(text))
+
+
+def _methods_left_out(cls: ast.ClassDef, lines: List[str], eager: "re.Pattern[str]", aliases: "Optional[re.Pattern[str]]") -> Dict[str, Tuple[int, int]]:
+    """The methods of a class parsed with the module that can be left out (by name: their lines).
+
+    A method is left out when nothing in it is needed now (:func:`_needed_now`) and its name is
+    bound once in the class body (so the one parsed later is the one a whole parse keeps). A def
+    always starts a line of its own, and so does the statement after it. The last statement of the
+    body always stays: the class still parses, and ends where it ends in the file."""
+    defs = [s for s in cls.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    bound: Dict[str, int] = {}
+    for s in cls.body:
+        for _, name in _binds_within(s):
+            bound[name] = bound.get(name, 0) + 1
+    out: Dict[str, Tuple[int, int]] = {}
+    for d in defs:
+        if d is cls.body[-1]:
+            continue
+        first = min([d.lineno] + [x.lineno for x in d.decorator_list])
+        end = d.end_lineno or d.lineno
+        if bound.get(d.name) != 1 or first <= cls.lineno:
+            continue
+        if _needed_now("\n".join(lines[first - 1 : end]), d, eager, aliases):
+            continue
+        out[d.name] = (first, end)
+    return out
 
 
 def _handoff_aliases(body: List[ast.stmt], eager: "re.Pattern[str]") -> "Optional[re.Pattern[str]]":

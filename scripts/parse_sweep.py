@@ -3,11 +3,12 @@
     python scripts/parse_sweep.py DIR...            # every .py file under each DIR
     python scripts/parse_sweep.py --site-packages   # this interpreter's site-packages too
 
-bglint parses with libcst only the top-level statements that can hold a hand-off and the others
-when first looked up (``facts.build``). Per file, every top-level def, class and assigned name of a
-whole parse (``facts.collect``) is looked up on one on-demand parse, before anything else of that
-file is parsed, and must be the same statement; and every name that a function binds with
-``global`` and imports must be known (``any_imports``) without parsing the rest. Files Python or
+bglint parses with libcst only the top-level statements (and methods) that can hold a hand-off and
+the others when first looked up (``facts.build``). Per file, every top-level def, class and
+assigned name of a whole parse (``facts.collect``) is looked up on one on-demand parse, before
+anything else of that file is parsed, and must be the same statement (for a class, also each of its
+methods, looked up the same way, with the same facts, and the class's extent); and every name that
+a function binds with ``global`` and imports must be known (``any_imports``) without parsing the rest. Files Python or
 libcst cannot parse are skipped (the crash sweep counts them). Exit status 1 on any difference.
 """
 
@@ -76,6 +77,31 @@ def check_file(path: Path) -> Optional[List[str]]:
             node = got if kind == "assignments" else got.node
             if _start(lazy, node) != _start(whole, want):
                 out.append(f"{kind[:-1]} {name}: on demand the one at {_start(lazy, node)}, whole parse the one at {_start(whole, want)}")
+            elif kind == "classes":
+                out.extend(_method_differences(name, lazy, got, whole, value))
+    return out
+
+
+def _method_differences(cls_name: str, lazy, lazy_cls, whole, whole_cls) -> List[str]:  # type: ignore[no-untyped-def]
+    """A class's methods, looked up one by one on demand, against the whole parse's: the same
+    def (position, code, end position) with the same facts."""
+    out: List[str] = []
+    for name, want in dict.items(whole_cls.methods):
+        got = lazy_cls.methods.get(name)
+        where = f"method {cls_name}.{name}"
+        if got is None:
+            out.append(f"{where}: not found on demand")
+            continue
+        a, b = lazy.position(got.node), whole.position(want.node)
+        if (a.start, a.end) != (b.start, b.end) or lazy.code_for(got.node) != whole.code_for(want.node):
+            out.append(f"{where}: on demand at {a.start}-{a.end}, whole parse at {b.start}-{b.end}")
+            continue
+        facts = lambda f: (f.qualname, f.class_name, f.is_async, f.is_generator, f.awaits, len(f.calls), sorted(f.assignments), len(f.nested))  # noqa: E731
+        if facts(got) != facts(want):
+            out.append(f"{where}: facts differ: on demand {facts(got)}, whole parse {facts(want)}")
+    a, b = lazy.position(lazy_cls.node), whole.position(whole_cls.node)
+    if (a.start, a.end) != (b.start, b.end):
+        out.append(f"class {cls_name}: on demand at {a.start}-{a.end}, whole parse at {b.start}-{b.end}")
     return out
 
 

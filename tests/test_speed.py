@@ -137,6 +137,10 @@ LAZY_CASES = [
     "a = 1; b = 2\nc = 3\ndef f(): return a\n",  # statements sharing a line stay in the first parse
     "if (n := 10) > 5:\n    pass\nm = (k := 3)\nprint(k)\n",  # walrus binds at module level
     "def f():\n    s = '''\ndef g():\n    pass\n'''\n    return s\n\nY = f\n",  # a def inside a string
+    # methods of a class parsed with the module (it holds a hand-off) are left out unless needed
+    "import asyncio\n\nclass S:\n    '''doc'''\n    limit = 3\n\n    @property\n    def size(self) -> int:\n        return helper(\n            1,\n        )  # a comment\n\n    async def spawn(self):\n        asyncio.create_task(self.work())\n\n    @staticmethod\n    def plain(x):\n        s = \"\"\"\ndef g():\n    pass\n\"\"\"\n        return s\n\n    async def work(self):\n        return self.size\n",
+    "import asyncio\nclass T:\n    def a(self): return 1\n    def b(self):\n        asyncio.create_task(x())\n    def a(self): return 2\n    def c(self):\n        global G\n        import os as G\n    def d(self): pass\n",
+    "import asyncio\nclass U:\n\tdef a(self):\n\t\treturn 1\n\tdef b(self):\n\t\tasyncio.create_task(x())\n\tdef c(self):\n\t\treturn 'caf\u00e9' + str(1)\n\tx = 1\n",
     "x = 1\r\ndef f():\r\n    return x\r\n",  # CRLF: parsed whole
     "def f(:\n    pass\n",  # CPython says no: libcst's verdict stands
 ]
@@ -161,6 +165,11 @@ def _facts_summary(module):
     return {
         "functions": sorted((n, f.qualname, module.code_for(f.node)) for n, f in module.functions.items()),
         "classes": sorted((n, sorted(c.methods), sorted(c.attributes)) for n, c in module.classes.items()),
+        "methods": sorted(
+            (c.qualname, n, m.qualname, m.class_name, m.is_async, len(m.calls), sorted(m.assignments), module.code_for(m.node))
+            for c in module.all_classes
+            for n, m in c.methods.items()
+        ),
         "all": sorted(f.qualname for f in module.all_functions),
         "assignments": sorted((n, module.code_for(v)) for n, v in module.assignments.items()),
         "imports": sorted(module.imports.items()),
