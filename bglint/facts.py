@@ -9,6 +9,7 @@ the project index's business (:mod:`bglint.project`).
 from __future__ import annotations
 
 import ast
+import bisect
 import builtins
 import re
 import weakref
@@ -416,12 +417,28 @@ class ModuleFacts:
         """Parse the statements left out whose text has ``word`` in it (as a whole word)."""
         if self.complete:
             return
-        if self._lines is None:
-            self._lines = self.source.split("\n")
-        pattern = re.compile(r"\b" + re.escape(word) + r"\b")
-        for lines in self._blanked:
-            if lines not in self._parsed_late and pattern.search("\n".join(self._lines[lines[0] - 1 : lines[1]])):
-                self._parse_late(lines)
+        # one pass over the source: each match picks the left-out statement holding it, and the
+        # search goes on after that statement (or from the next one, for a match outside them)
+        starts = self._starts()
+        blanked = self._blanked
+        firsts = [first for first, _ in blanked]
+        pos = 0
+        while True:
+            at = _find_word(self.source, word, pos)
+            if at < 0:
+                return
+            line = bisect.bisect_right(starts, at)
+            i = bisect.bisect_right(firsts, line) - 1
+            if i >= 0 and line <= blanked[i][1]:
+                self._parse_late(blanked[i])
+                last = blanked[i][1]
+                if last >= len(starts):
+                    return
+                pos = starts[last]
+            elif i + 1 < len(blanked):
+                pos = starts[blanked[i + 1][0] - 1]
+            else:
+                return
 
     def _parse_late(self, lines: Tuple[int, int]) -> None:
         """Parse the top-level statement on ``lines`` alone and add its facts (once)."""
@@ -548,10 +565,21 @@ class ModuleFacts:
 
     def _position_in_statement(self, node: cst.CSTNode) -> Optional[CodeRange]:
         """The position of ``node`` from the top-level statement holding it alone (see
-        :class:`_StatementPositions`), or None where that cannot be done exactly."""
-        top = self._top_statement(node)
-        if top is None:
+        :class:`_StatementPositions`), or None where that cannot be done exactly. Inside a class
+        (or a block) parsed with the module, the outermost def holding ``node`` is enough."""
+        chain = self._ancestors(node)
+        if chain is None:
             return None
+        top = chain[-1]
+        if id(top) not in self._late:
+            # smaller units first: the innermost simple statement, then the outermost def below
+            # the top statement (whose code does not depend on where it is, given its indentation)
+            inner = [i for i, n in enumerate(chain[:-1]) if isinstance(n, cst.SimpleStatementLine)][:1]
+            outer = [i for i, n in enumerate(chain[:-1]) if isinstance(n, cst.FunctionDef)][-1:]
+            for i in inner + outer:
+                found = self._positions_in_unit(chain[i], chain[i + 1 :])
+                if found is not None:
+                    return found.get(node)
         key = id(top)
         if key not in self._statement_positions:
             late = self._late.get(key)
@@ -561,6 +589,31 @@ class ModuleFacts:
                 self._statement_positions[key] = _StatementPositions.compute(top, self.tree, self.parsed_text)
         found = self._statement_positions[key]
         return found.get(node) if found is not None else None
+
+    def _positions_in_unit(self, unit: cst.CSTNode, above: List[cst.CSTNode]) -> Optional["_StatementPositions"]:
+        """Positions inside a statement nested in a top-level one (``above``: its ancestors, up to
+        that statement), from its own code indented as its blocks indent it (None: that code is
+        not found exactly once at a line start)."""
+        key = id(unit)
+        if key not in self._statement_positions:
+            indents = [
+                self.tree.default_indent if block.indent is None else block.indent
+                for block in reversed(above)
+                if isinstance(block, cst.IndentedBlock)
+            ]
+            self._statement_positions[key] = _StatementPositions.compute(unit, self.tree, self.parsed_text, indents)
+        return self._statement_positions[key]
+
+    def _ancestors(self, node: cst.CSTNode) -> Optional[List[cst.CSTNode]]:
+        """``node`` and its ancestors up to its top-level statement (None: not in the module)."""
+        chain = [node]
+        while True:
+            parent = self.parent(chain[-1])
+            if parent is None:
+                return None
+            if parent is self.tree:
+                return chain
+            chain.append(parent)
 
     def _top_statement(self, node: cst.CSTNode) -> Optional[cst.CSTNode]:
         cur = node
@@ -573,13 +626,13 @@ class ModuleFacts:
             cur = parent
 
     def offset(self, line: int, column: int) -> int:
+        return self._starts()[line - 1] + column
+
+    def _starts(self) -> List[int]:
+        """The offset in ``source`` where each line starts (lines as ``\n`` ends them)."""
         if self._line_starts is None:
-            starts = [0]
-            for i, ch in enumerate(self.source):
-                if ch == "\n":
-                    starts.append(i + 1)
-            self._line_starts = starts
-        return self._line_starts[line - 1] + column
+            self._line_starts = [0] + [m.end() for m in re.finditer("\n", self.source)]
+        return self._line_starts
 
     def span(self, node: cst.CSTNode) -> Tuple[int, int]:
         rng = self.position(node)
@@ -693,8 +746,9 @@ class _StatementPositions:
         self.shift = shift
 
     @classmethod
-    def compute(cls, stmt: cst.CSTNode, tree: cst.Module, source: str) -> Optional["_StatementPositions"]:
-        ranges, tokens = _codegen(stmt, tree)
+    def compute(cls, stmt: cst.CSTNode, tree: cst.Module, source: str, indents: Sequence[str] = ()) -> Optional["_StatementPositions"]:
+        """``indents``: for a statement inside blocks, the indentation each block adds."""
+        ranges, tokens = _codegen(stmt, tree, indents)
         if tree.body and stmt is tree.body[-1] and not tree.footer and not tree.has_trailing_newline:
             tokens = tokens[:-1]  # Module drops the file's last newline token (Module._codegen_impl)
         code = "".join(tokens)
@@ -719,14 +773,37 @@ class _StatementPositions:
         )
 
 
-def _codegen(stmt: cst.CSTNode, tree: cst.Module) -> Tuple[Dict[cst.CSTNode, CodeRange], List[str]]:
+def _codegen(stmt: cst.CSTNode, tree: cst.Module, indents: Sequence[str] = ()) -> Tuple[Dict[cst.CSTNode, CodeRange], List[str]]:
     """The positions of the nodes in ``stmt``, relative to its first line, and its code's tokens."""
     sink = _PositionSink()
     state = PositionProvidingCodegenState(
         default_indent=tree.default_indent, default_newline=tree.default_newline, provider=sink  # type: ignore[arg-type]
     )
+    state.indent_tokens.extend(indents)
     stmt._codegen(state)
     return sink._computed, state.tokens
+
+
+def _find_word(text: str, word: str, pos: int) -> int:
+    """Where ``word`` occurs in ``text`` from ``pos`` as a whole word (as ``\\bword\\b`` matches),
+    or -1. ``str.find`` is many times faster than a regular expression that starts with ``\\b``."""
+    if not word:
+        m = re.compile(r"\b\b").search(text, pos)
+        return m.start() if m else -1
+    first, last = _is_word_char(word[0]), _is_word_char(word[-1])
+    while True:
+        at = text.find(word, pos)
+        if at < 0:
+            return -1
+        end = at + len(word)
+        # \b: a word character on exactly one side (the ends of the text count as non-word)
+        if (at > 0 and _is_word_char(text[at - 1])) != first and (end < len(text) and _is_word_char(text[end])) != last:
+            return at
+        pos = at + 1
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
 
 
 def _only_line_start(source: str, code: str) -> Optional[int]:

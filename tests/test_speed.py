@@ -7,6 +7,7 @@ from pathlib import Path
 
 import libcst as cst
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from bglint import sources
 from bglint.config import RawConfig, build_settings
@@ -48,6 +49,10 @@ POSITION_CASES = [
     "x = call()",  # no trailing newline
     "def f():\n    pass\n\n# only comments after",
     "\n\n# header\n\nclass A(B):\n    x: int = f()\n\n    def m(self): return self.x\n",
+    # defs inside a class or block: positioned from their own code, indented as their blocks indent it
+    "class A:\n  # about m\n  @dec(1)\n  def m(self, x):\n      if x:\n          return g(x)  # odd indent\n      return [\n  1]\n\n  def m2(self):\n    def inner():\n        return h()\n    return inner\n\n  def same(self): return 1\n\nclass B:\n  def same(self): return 1\n",
+    "if True:\n    def f():\n        return g()\n    class C:\n        class D:\n            def m(self):\n                return '''\nx\n'''.strip()\nelse:\n    def f(): return 2\n",
+    "class E:\n    def last(self):\n        return k()",
 ]
 
 
@@ -123,6 +128,30 @@ def test_positions_from_one_statement_equal_libcst_positions(text: str) -> None:
         assert fast.position(node) == full.positions[node], (type(node).__name__, full.code_for(node))
     # only a top-level statement found twice in the file needs libcst's whole-module positions
     assert (fast._positions is None) == (text != POSITION_CASES[3])
+
+
+def test_a_node_in_a_class_is_positioned_from_its_statement_alone() -> None:
+    from bglint.facts import collect
+
+    text = POSITION_CASES[8]
+    tree = sources.parse(text)
+    module = collect("m.py", "m", "", text, tree)
+    whole = collect("m.py", "m", "", text, tree).positions
+    a = next(s for s in tree.body if isinstance(s, cst.ClassDef))
+    calls = [n for n in _all_nodes(a) if isinstance(n, cst.Call)]
+    assert len(calls) == 3
+    for call in calls:
+        assert module.position(call) == whole[call]
+        assert module._statement_positions.get(id(module.statement_of(call))) is not None
+    assert id(a) not in module._statement_positions
+    # a def whose text is also another class's is not found once: the whole class is used
+    text = "class A:\n    def same(self): return f()\n\nclass B:\n    def same(self): return f()\n"
+    tree = sources.parse(text)
+    module = collect("m.py", "m", "", text, tree)
+    a = tree.body[0]
+    call = next(n for n in _all_nodes(a) if isinstance(n, cst.Call))
+    assert module.position(call) == collect("m.py", "m", "", text, tree).positions[call]
+    assert module._statement_positions.get(id(a.body.body[0])) is None and module._statement_positions.get(id(a)) is not None
 
 
 # -- statements parsed on demand (facts.build) ------------------------------------------------
@@ -243,3 +272,18 @@ def test_findings_are_the_same_parsing_on_demand_or_everything_at_once() -> None
     lazy = run(True)
     assert lazy == run(False)
     assert len(lazy) > 100
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(alphabet="ab_ .\n\u00e9\u00b7-", max_size=30),
+    word=st.text(alphabet="ab_.\u00e9\u00b7-", min_size=1, max_size=4),
+    pos=st.integers(min_value=0, max_value=30),
+)
+def test_find_word_matches_the_regular_expression(text: str, word: str, pos: int) -> None:
+    import re
+
+    from bglint.facts import _find_word
+
+    m = re.compile(r"\b" + re.escape(word) + r"\b").search(text, pos)
+    assert _find_word(text, word, pos) == (m.start() if m else -1)
