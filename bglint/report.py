@@ -17,21 +17,36 @@ from bglint.model import Finding
 if TYPE_CHECKING:
     from bglint.config import Settings
 
-# Words every hand-off (or other rule subject) spells out; a text without any of them is skipped
-# after a few substring searches, which are much faster than the regular expression below.
-_WORDS = ("add_task", "BackgroundTask", "background", "create_task", "ensure_future", ".delay(", "apply_async", "enqueue", ".send", "on_event", "add_event_handler")
+# The pattern's alternatives, for substring searches (many times faster than the alternation):
+# those that are plain text, and the others by a word they all contain.
+_LITERALS = ("add_task", "BackgroundTask", "create_task", "ensure_future", ".delay(", "apply_async", "enqueue", "add_event_handler")
+_GUARDED = (
+    ("background", re.compile(r"\bbackground\s*=(?!=)")),
+    (".send", re.compile(r"\.send(?:_with_options)?\(")),
+    (".on_event", re.compile(r"\.on_event\s*\(")),
+)
+_LITERAL_RES = {word: re.compile(re.escape(word)) for word in _LITERALS}
 
 
 class _Prefilter:
-    """``PREFILTER.search(text)``: words first, then the exact pattern."""
+    """``PREFILTER.search(text)``: a match of the pattern (some match, not always the first one),
+    found by substring searches first."""
 
     def __init__(self, pattern: "re.Pattern[str]") -> None:
         self.pattern = pattern.pattern
         self.regex = pattern
 
     def search(self, text: str, *args: int) -> "Optional[re.Match[str]]":
-        if args or any(word in text for word in _WORDS):
+        if args:
             return self.regex.search(text, *args)
+        for word in _LITERALS:
+            if word in text:
+                return _LITERAL_RES[word].search(text)
+        for word, regex in _GUARDED:
+            if word in text:
+                found = regex.search(text)
+                if found is not None:
+                    return found
         return None
 
     def finditer(self, text: str) -> "Iterator[re.Match[str]]":

@@ -287,3 +287,22 @@ def test_find_word_matches_the_regular_expression(text: str, word: str, pos: int
 
     m = re.compile(r"\b" + re.escape(word) + r"\b").search(text, pos)
     assert _find_word(text, word, pos) == (m.start() if m else -1)
+
+
+_PREFILTER_PIECES = [
+    "add_task", "BackgroundTask", "background", " = ", "==", "=", "create_task", "ensure_future", ".delay(",
+    "apply_async", "enqueue", ".send(", ".send_with_options(", ".send", "_with_options", "(", ".on_event",
+    " (", "on_event(", "add_event_handler", "x", "\n", ".", "\\bbackground", "ground", "back",
+]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(_PREFILTER_PIECES), max_size=8))
+def test_prefilter_answers_as_its_pattern(pieces: list) -> None:
+    from bglint.report import _PATTERN, PREFILTER
+
+    text = "".join(pieces)
+    found = PREFILTER.search(text)
+    assert (found is not None) == (_PATTERN.search(text) is not None)
+    if found is not None:
+        assert _PATTERN.fullmatch(text, found.start(), found.end()) is not None
