@@ -25,7 +25,7 @@ def table_rows(stdout: str) -> dict:
     rows = {}
     for line in stdout.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if line.startswith("| ") and len(cells) == 6 and cells[0] not in ("tool", "---"):
+        if line.startswith("| ") and len(cells) == 7 and cells[0] not in ("tool", "---"):
             rows[cells[0]] = cells
     return rows
 
@@ -44,13 +44,13 @@ def test_bench_tiny_prints_table_and_json(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
-    assert "| tool | corpus | median s | files/s | peak RSS MiB | ratio vs bglint cold |" in proc.stdout
+    assert "| tool | corpus | median s | files/s | peak RSS MiB | summed RSS MiB | ratio vs bglint cold |" in proc.stdout
     rows = table_rows(proc.stdout)
     expected = {"prefilter floor", "parse floor"}
     bglint_installed = shutil.which("bglint") is not None
     if bglint_installed:
         expected |= {"bglint cold", "bglint cold -j1", "bglint warm", "bglint warm -j1"}
-        assert rows["bglint cold"][5] == "1.00x"
+        assert rows["bglint cold"][6] == "1.00x"
     else:
         assert "bglint not installed" in proc.stdout
         assert not any(tool.startswith("bglint") for tool in rows)
@@ -68,5 +68,7 @@ def test_bench_tiny_prints_table_and_json(tmp_path: Path) -> None:
         assert run["returncode"] == 0
         assert run["inner"]["files"] == 3
         assert run["max_rss_mib"] > 1
+        if sys.platform.startswith("linux"):  # sampled over the process tree from /proc
+            assert run["sum_rss_mib"] > 0
         assert result["files_per_s"] == 3 / result["median_s"]
     assert floors["parse floor"]["runs"][0]["inner"]["failed"] == 0
