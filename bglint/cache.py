@@ -19,6 +19,7 @@ unwritable is ignored: the run is done from scratch and the result is the same.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -63,8 +64,10 @@ def _canonical(value: Any) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=1)
 def _own_files() -> List[Tuple[str, int, int]]:
-    """bglint's own modules and data, by size and time: a changed bglint never replays old results."""
+    """bglint's own modules and data, by size and time: a changed bglint never replays old results.
+    Read once per process (a run over many projects asks for each)."""
     here = Path(__file__).parent
     out = []
     for path in sorted(here.rglob("*")):

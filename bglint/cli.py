@@ -182,10 +182,11 @@ def check(
 def _run(settings: Settings, files: List[Path], fix: bool, diff: bool, unsafe: bool, no_cache: bool, jobs: int) -> "Report":
     """Check ``files``, one project at a time (see :func:`_projects`), in ``jobs`` processes when
     there are several projects (0: one per core)."""
-    from bglint.report import Report
+    from bglint.report import Report, project_root
 
-    groups = _projects(files)
-    args = [(settings, group, fix, diff, unsafe, no_cache) for group in groups]
+    memo: Dict[Path, Optional[Path]] = {}
+    groups = _projects(files, memo)
+    args = [(settings, group, fix, diff, unsafe, no_cache, project_root(group[0], memo) if group else None) for group in groups]
     workers = min(len(groups), jobs or os.cpu_count() or 1)
     if workers <= 1:
         reports = [_run_project(*a) for a in args]
@@ -204,7 +205,7 @@ def _run(settings: Settings, files: List[Path], fix: bool, diff: bool, unsafe: b
     return merged
 
 
-def _projects(files: Sequence[Path]) -> List[List[Path]]:
+def _projects(files: Sequence[Path], memo: Optional[Dict[Path, Optional[Path]]] = None) -> List[List[Path]]:
     """``files`` by project: the folder holding the nearest pyproject.toml, setup.py, setup.cfg or
     .git, else the folder above the file's top package. Each project is analysed on its own (its
     own index and task list), whether the run uses one process or several."""
@@ -213,10 +214,10 @@ def _projects(files: Sequence[Path]) -> List[List[Path]]:
     by_root: Dict[Path, List[Path]] = {}
     roots: Dict[Path, Path] = {}
     for path in files:
-        folder = path.resolve().parent
+        folder = Path(os.path.dirname(os.path.abspath(path)))  # resolved once per folder, below
         root = roots.get(folder)
         if root is None:
-            root = project_root(path) or package_root(path)
+            root = project_root(path, memo) or package_root(path)
             roots[folder] = root
         by_root.setdefault(root, []).append(path)
     return list(by_root.values()) or [[]]
@@ -241,13 +242,14 @@ def _in_processes(args: list, workers: int) -> List["Report"]:
     return reports
 
 
-def _run_project(settings: Settings, files: List[Path], fix: bool, diff: bool, unsafe: bool, no_cache: bool) -> "Report":
-    """Check one project's ``files``: from the cache when nothing they depend on changed, without
-    the parser when none of the project's files can hold a hand-off, else with the engine."""
+def _run_project(settings: Settings, files: List[Path], fix: bool, diff: bool, unsafe: bool, no_cache: bool, root: Optional[Path]) -> "Report":
+    """Check one project's ``files`` (``root``: the project's folder, None outside one): from the
+    cache when nothing they depend on changed, without the parser when none of the project's files
+    can hold a hand-off, else with the engine."""
     from bglint import cache as cache_mod, sources
     from bglint.report import PREFILTER, Report, candidates, context_files
 
-    context = context_files(files, settings) if files else []
+    context = context_files(files, settings, root) if files else []
     store = None
     if not (fix or diff or no_cache):
         cwd = Path.cwd()

@@ -80,28 +80,38 @@ def _walk(directory: Path, patterns: Sequence[str], root: Optional[Path]) -> Ite
         except ValueError:
             top = None
 
-    def rel(here: str, name: str) -> Optional[str]:
-        if top is None:
-            return None
-        sub = os.path.relpath(os.path.join(here, name), directory).replace(os.sep, "/")
-        return sub if top == "." else f"{top}/{sub}"
-
     for dirpath, dirnames, filenames in os.walk(directory, followlinks=False):
         here = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if not is_excluded(here / d, patterns, root, rel(dirpath, d)))
+        # the folder's path relative to ``root``, once per folder: its entries only append a name
+        prefix: Optional[str] = None
+        if top is not None:
+            sub = os.path.relpath(dirpath, directory).replace(os.sep, "/")
+            parts = [p for p in (top, sub) if p != "."]
+            prefix = "/".join(parts) + "/" if parts else ""
+
+        def rel(name: str) -> Optional[str]:
+            return None if prefix is None else prefix + name
+
+        dirnames[:] = sorted(d for d in dirnames if not is_excluded(here / d, patterns, root, rel(d)))
         for name in sorted(filenames):
             if name.endswith(".py"):
                 candidate = here / name
-                if candidate.is_file() and not is_excluded(candidate, patterns, root, rel(dirpath, name)):
+                if candidate.is_file() and not is_excluded(candidate, patterns, root, rel(name)):
                     yield candidate
 
 
 def discover(paths: Sequence[str], exclude: Sequence[str], root: Optional[Path], respect_gitignore: bool = True) -> Discovered:
     found = Discovered()
-    seen: Set[Path] = set()
+    seen: Set[Tuple[int, int]] = set()
 
     def add(p: Path) -> None:
-        key = p.resolve()
+        # the same file reached twice (named twice, through a symlink): one stat, not a resolve()
+        try:
+            st = os.stat(p)
+        except OSError:
+            found.files.append(p)  # vanished or unreadable: reading it will say so
+            return
+        key = (st.st_dev, st.st_ino)
         if key not in seen:
             seen.add(key)
             found.files.append(p)

@@ -6,6 +6,7 @@ whose files cannot hold a hand-off, or whose result is in the cache, never loads
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,15 +91,32 @@ class Report:
     consulted: Set[str] = field(default_factory=set)
 
 
-def project_root(start: Path) -> Optional[Path]:
-    """The nearest folder above ``start`` that looks like a project (pyproject, setup, .git)."""
+_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
+
+
+def project_root(start: Path, memo: Optional[Dict[Path, Optional[Path]]] = None) -> Optional[Path]:
+    """The nearest folder above ``start`` that looks like a project (pyproject, setup, .git).
+    ``memo`` (folder -> answer) spares a run over many files looking at the same folders again."""
     folder = start.resolve()
     if not folder.is_dir():
         folder = folder.parent
-    for candidate in (folder, *folder.parents):
-        if any((candidate / marker).exists() for marker in ("pyproject.toml", "setup.py", "setup.cfg", ".git")):
-            return candidate
-    return None
+    memo = {} if memo is None else memo
+    passed: List[Path] = []
+    found: Optional[Path] = None
+    while True:
+        if folder in memo:
+            found = memo[folder]
+            break
+        passed.append(folder)
+        if any(os.path.exists(os.path.join(folder, marker)) for marker in _MARKERS):
+            found = folder
+            break
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    for seen in passed:
+        memo[seen] = found
+    return found
 
 
 def package_root(path: Path) -> Path:
@@ -109,16 +127,30 @@ def package_root(path: Path) -> Path:
     return folder
 
 
-def context_files(files: Sequence[Path], settings: "Settings") -> List[Path]:
-    """Other files of the project: their hand-offs can make a function in ``files`` a task."""
+_UNKNOWN = Path()
+
+
+def context_files(files: Sequence[Path], settings: "Settings", root: Optional[Path] = _UNKNOWN) -> List[Path]:
+    """Other files of the project (``root``, found from the first file unless given): their
+    hand-offs can make a function in ``files`` a task."""
     if not files:
         return []
-    root = project_root(files[0])
+    if root is _UNKNOWN:
+        root = project_root(files[0])
     if root is None:
         return []
     found = discovery.discover([str(root)], settings.exclude, settings.root, settings.respect_gitignore)
-    mine = {f.resolve() for f in files}
-    return [f for f in found.files if f.resolve() not in mine]
+    mine = {_identity(f) for f in files}
+    return [f for f in found.files if _identity(f) not in mine]
+
+
+def _identity(path: Path) -> object:
+    """What makes two paths the same file (one stat, where resolve() takes one per component)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return os.path.abspath(path)
+    return (st.st_dev, st.st_ino)
 
 
 def candidates(paths: Iterable[Path], read: Callable[[Path], "sources.Source"], errors: Optional[List[FileError]] = None) -> List[Path]:
