@@ -20,6 +20,7 @@ from bglint import __version__, discovery
 from bglint.config import ConfigError, RawConfig, Settings, build_settings, find_config, load_file
 
 if TYPE_CHECKING:  # pragma: no cover
+    from bglint.cache import Cache
     from bglint.engine import Report
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_FAILED = 0, 1, 2
@@ -191,7 +192,17 @@ def _run(settings: Settings, files: List[Path], fix: bool, diff: bool, unsafe: b
     if workers <= 1:
         reports = [_run_project(*a) for a in args]
     else:
-        reports = _in_processes(args, workers)
+        # what the cache answers is replayed here; only the projects left need the processes
+        reports = []
+        left = []
+        for a in args:
+            replayed = None if (fix or diff or no_cache) else _replay(settings, a[1], a[6])[0]
+            if replayed is not None:
+                reports.append(replayed)
+            else:
+                left.append(a[:-1] + (a[6], False))
+        workers = min(len(left), workers)
+        reports += [_run_project(*a) for a in left] if workers <= 1 else _in_processes(left, workers)
     if len(reports) == 1:
         return reports[0]
     merged = Report()
@@ -242,24 +253,37 @@ def _in_processes(args: list, workers: int) -> List["Report"]:
     return reports
 
 
-def _run_project(settings: Settings, files: List[Path], fix: bool, diff: bool, unsafe: bool, no_cache: bool, root: Optional[Path]) -> "Report":
-    """Check one project's ``files`` (``root``: the project's folder, None outside one): from the
-    cache when nothing they depend on changed, without the parser when none of the project's files
-    can hold a hand-off, else with the engine."""
-    from bglint import cache as cache_mod, sources
-    from bglint.report import PREFILTER, Report, candidates, context_files
+def _replay(settings: Settings, files: List[Path], root: Optional[Path], check: bool = True) -> Tuple[Optional["Report"], List[Path], "Cache"]:
+    """The cached report of one project's ``files`` if nothing they depend on changed (else None;
+    always None without ``check``), the project's other files, and the cache entry to store a new
+    report in."""
+    from bglint import cache as cache_mod
+    from bglint.report import PREFILTER, context_files
 
     context = context_files(files, settings, root) if files else []
+    cwd = Path.cwd()
+    key = cache_mod.run_key(settings, [Path(os.path.abspath(f)) for f in files], cwd)
+    store = cache_mod.Cache(cache_mod.folder(settings, cwd), key)
+    hit = store.replay(list(files) + context, PREFILTER) if check else None
+    return (_report_from_cache(hit) if hit is not None else None), context, store
+
+
+def _run_project(
+    settings: Settings, files: List[Path], fix: bool, diff: bool, unsafe: bool, no_cache: bool, root: Optional[Path], replay: bool = True
+) -> "Report":
+    """Check one project's ``files`` (``root``: the project's folder, None outside one): from the
+    cache when nothing they depend on changed (unless ``replay`` is False: the caller has looked),
+    without the parser when none of the project's files can hold a hand-off, else with the engine."""
+    from bglint import sources
+    from bglint.report import Report, candidates, context_files
+
     store = None
-    if not (fix or diff or no_cache):
-        cwd = Path.cwd()
-        key = cache_mod.run_key(settings, [Path(os.path.abspath(f)) for f in files], cwd)
-        store = cache_mod.Cache(cache_mod.folder(settings, cwd), key)
-        hit = store.replay(list(files) + context, PREFILTER)
-        if hit is not None:
-            replayed = _report_from_cache(hit)
-            if replayed is not None:
-                return replayed
+    if fix or diff or no_cache:
+        context = context_files(files, settings, root) if files else []
+    else:
+        replayed, context, store = _replay(settings, files, root, check=replay)
+        if replayed is not None:
+            return replayed
     # every file is read once here; the engine's project starts from these texts
     read: Dict[Path, sources.Source] = {}
 

@@ -55,3 +55,25 @@ def test_every_project_is_checked_the_same_way_in_one_process_or_several(project
     assert [line.split(":")[0] for line in lines if "BG201" in line] == [f"{n}/{n}_app/tasks.py" for n in ("one", "three", "two")]
     single = runner().invoke(main, ["check", "--no-cache", "--output-format", "concise", "-j", "1", "one", "two", "three"])
     assert single.stdout == result.stdout
+
+
+def test_a_warm_run_replays_every_project_without_starting_processes(projects: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bglint.cli as cli
+
+    args = ["check", "--output-format", "concise", "-j", "2", "one", "two", "three"]
+    first = runner().invoke(main, args)
+    assert first.exit_code == 1, first.output
+
+    def no_pool(*a: object) -> None:
+        raise AssertionError("a process pool was started for projects the cache answers")
+
+    monkeypatch.setattr(cli, "_in_processes", no_pool)
+    again = runner().invoke(main, args)
+    assert again.exit_code == 1, again.output
+    assert again.stdout == first.stdout
+    # one project changed: only it is analysed (in this process: a pool for one project is not worth it)
+    tasks = projects / "two" / "two_app" / "tasks.py"
+    tasks.write_text(tasks.read_text() + "\n\nasync def more():\n    time.sleep(2)\n")
+    changed = runner().invoke(main, args)
+    assert changed.exit_code == 1, changed.output
+    assert changed.stdout == first.stdout
