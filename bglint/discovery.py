@@ -90,7 +90,11 @@ def _walk(directory: Path, patterns: Sequence[str], root: Optional[Path]) -> Ite
             prefix = "/".join(parts) + "/" if parts else ""
 
         def rel(name: str) -> Optional[str]:
-            return None if prefix is None else prefix + name
+            if prefix is not None:
+                return prefix + name
+            # outside ``root``: a path is matched as given, unless a symlink leads back under it
+            path = os.path.join(dirpath, name)
+            return None if os.path.islink(path) else Path(path).as_posix()
 
         dirnames[:] = sorted(d for d in dirnames if not is_excluded(here / d, patterns, root, rel(d)))
         for name in sorted(filenames):

@@ -104,3 +104,21 @@ def test_fastapi_pin(tmp_path: Path, name: str, text: str, expected: object) -> 
     assert detect_fastapi_pin(tmp_path) == expected
     settings = build_settings(RawConfig({"target-fastapi": "0.99"}), ALL_CODES, DEFAULT_CODES, root=tmp_path)
     assert settings.target_fastapi == (0, 99) and not settings.fastapi_at_least(0, 106)
+
+
+def test_exclude_outside_the_root_matches_paths_as_given(tmp_path: Path) -> None:
+    from bglint import discovery
+
+    root, outside = tmp_path / "root", tmp_path / "elsewhere"
+    (root / "generated").mkdir(parents=True)
+    (root / "generated" / "real.py").write_text("x = 1\n")
+    (outside / "generated").mkdir(parents=True)
+    (outside / "generated" / "g.py").write_text("x = 1\n")
+    (outside / "pkg").mkdir()
+    (outside / "pkg" / "kept.py").write_text("x = 1\n")
+    # a symlink outside the root to a file under it: matched by where it leads, relative to the root
+    (outside / "pkg" / "link.py").symlink_to(root / "generated" / "real.py")
+    (outside / "pkg" / "link_kept.py").symlink_to(outside / "pkg" / "kept.py")
+    found = discovery.discover([str(outside)], ["generated/*", "*/elsewhere/generated"], root)
+    assert sorted(p.relative_to(outside).as_posix() for p in found.files) == ["pkg/kept.py"]
+    # "pkg/link_kept.py" is the same file as "pkg/kept.py": listed once
