@@ -6,7 +6,6 @@ failed: bad usage or config, a file that could not be checked, an internal error
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import sys
@@ -347,6 +346,8 @@ def exit_code(report: "Report", path_errors: bool, exit_zero: bool) -> int:
 
 
 def _unified_diff(path: str, old: str, new: str) -> str:
+    import difflib  # only --diff needs it
+
     lines = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{path}", f"b/{path}")
     text = "".join(lines)
     return text if text.endswith("\n") or not text else text + "\n"

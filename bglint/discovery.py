@@ -11,7 +11,6 @@ import fnmatch
 import functools
 import os
 import re
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Set, Tuple
@@ -55,6 +54,8 @@ def is_excluded(path: Path, patterns: Sequence[str], root: Optional[Path], rel: 
 
 def _git_visible(directory: Path) -> Optional[Set[Path]]:
     """Files git does not ignore under ``directory`` (tracked or not), or None outside a work tree."""
+    import subprocess  # a run over a folder needs it; one over named files does not
+
     try:
         out = subprocess.run(
             ["git", "-C", str(directory), "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."],
