@@ -6,6 +6,7 @@ errors that name the key, never silently ignored.
 
 from __future__ import annotations
 
+import copy
 import fnmatch
 import re
 import sys
@@ -152,6 +153,23 @@ class RawConfig:
     path: Optional[Path] = None
 
 
+_TOML_SEEN: Dict[str, Dict[str, Any]] = {}
+
+
+def _toml(path: Path) -> Dict[str, Any]:
+    """The TOML document at ``path``, parsed once per text (the flake8 plugin asks for the same
+    ``pyproject.toml`` for every file: reading it again is cheap, parsing it is not); raises what
+    reading or parsing raises. Callers must not change what they get."""
+    key = path.read_text(encoding="utf-8")
+    found = _TOML_SEEN.get(key)
+    if found is None:
+        found = tomllib.loads(key)
+        if len(_TOML_SEEN) > 64:
+            _TOML_SEEN.clear()
+        _TOML_SEEN[key] = found
+    return found
+
+
 def find_config(start: Path) -> Optional[Path]:
     """The nearest ``bglint.toml``, or ``pyproject.toml`` with a ``[tool.bglint]`` table, from ``start`` up."""
     folder = start.resolve()
@@ -164,7 +182,7 @@ def find_config(start: Path) -> Optional[Path]:
         pyproject = candidate / "pyproject.toml"
         if pyproject.is_file():
             try:
-                data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+                data = _toml(pyproject)
             except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
                 continue  # a broken unrelated pyproject is not ours to reject; an explicit --config is
             if isinstance(data.get("tool"), dict) and "bglint" in data["tool"]:
@@ -174,7 +192,7 @@ def find_config(start: Path) -> Optional[Path]:
 
 def load_file(path: Path) -> RawConfig:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = copy.deepcopy(_toml(path))
     except OSError as err:
         raise ConfigError(f"cannot read config {path}: {err.strerror or err}") from None
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
@@ -240,8 +258,8 @@ def detect_fastapi_pin(root: Path) -> Optional[Version]:
             continue
         if path.suffix == ".toml":
             try:
-                data = tomllib.loads(text)
-            except tomllib.TOMLDecodeError:
+                data = _toml(path)
+            except (OSError, tomllib.TOMLDecodeError):
                 continue
             lines = list(data.get("project", {}).get("dependencies", []) or [])
             poetry = data.get("tool", {}).get("poetry", {}).get("dependencies", {})

@@ -7,6 +7,12 @@ passes it to ``add_task``), so each file is linted inside its project: the proje
 and the list of the project's other files are built once per process and project root, then reused
 for every file of that project (flake8 runs files in several processes; each has its own cache).
 
+Inside a project (a folder with ``pyproject.toml``, ``setup.py``, ``setup.cfg`` or ``.git``), the
+findings of all its files are kept in bglint's cache (``.bglint_cache/``, an entry of its own beside
+those of ``bglint check``): a flake8 run over a project whose files did not change since the last
+one answers every file from there, without parsing, as long as the text flake8 hands in is the
+file on disk. Otherwise the whole project is linted once per process and the entry rewritten.
+
 flake8 does the selection (``--select``/``--ignore``/``# noqa``); bglint only honours its own
 ``# bglint: ignore[...]`` and ``# bglint: skip-file`` comments. Rules that are off by default in
 bglint are added to flake8's default ignore list. Nothing is ever fixed under flake8.
@@ -15,6 +21,7 @@ bglint are added to flake8's default ignore list. Nothing is ever fixed under fl
 from __future__ import annotations
 
 import ast
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -22,8 +29,9 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 from bglint import __version__, sources
 from bglint.config import RawConfig, Settings, build_settings, expand, find_config, load_file, with_overrides
 from bglint.engine import PREFILTER, Engine, InternalError, _Run, project_root
-from bglint.report import candidates
+from bglint.model import Finding
 from bglint.project import Project
+from bglint.report import candidates
 
 Error = Tuple[int, int, str, type]
 
@@ -39,6 +47,9 @@ class _ProjectState:
     candidates: List[Path]
     # the analysis of the project (its task index), kept while no file's text changes
     run: Optional[_Run] = None
+    # the findings of every file of the project (by absolute path), from the cache or one lint of
+    # the whole project; dropped as soon as flake8 hands in a text that is not the file on disk
+    findings: Optional[Dict[str, List[Finding]]] = None
 
     def analysis(self) -> _Run:
         if self.run is None:
@@ -53,6 +64,7 @@ class _ProjectState:
             current = None
         if current == text:
             return
+        self.findings = None
         self.project.set_source(path, text)
         key = path.resolve()
         self.candidates = [f for f in self.candidates if f.resolve() != key]
@@ -78,9 +90,16 @@ def _settings_for(path: Path) -> Settings:
     return with_overrides(settings, select=settings.select | off_by_default)
 
 
+# folder -> (project root, settings): flake8 hands in every file of a folder, one by one
+_FOLDERS: Dict[str, Tuple[Optional[Path], Settings]] = {}
+
+
 def _state_for(path: Path) -> _ProjectState:
-    root = project_root(path)
-    settings = _settings_for(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    known = _FOLDERS.get(folder)
+    if known is None:
+        known = _FOLDERS[folder] = (project_root(path), _settings_for(path))
+    root, settings = known
     key = (root, settings.config_file)
     state = _STATES.get(key)
     if state is None:
@@ -88,8 +107,38 @@ def _state_for(path: Path) -> _ProjectState:
         project = engine.new_project()
         files = engine.context_files([path]) + ([path] if path.exists() else [])
         state = _ProjectState(engine, project, candidates(files, project.source))
+        if root is not None:
+            state.findings = _project_findings(state, files)
         _STATES[key] = state
     return state
+
+
+def _project_findings(state: _ProjectState, files: List[Path]) -> Optional[Dict[str, List[Finding]]]:
+    """The findings of every file of the project: replayed from the cache if no file changed, else
+    from one lint of the whole project (then stored). None when that cannot be trusted (a crash)."""
+    from bglint import cache as cache_mod
+
+    settings = state.engine.settings
+    cwd = Path.cwd()
+    key = cache_mod.run_key(settings, [Path(os.path.abspath(f)) for f in files], cwd, extra=["flake8"])
+    store = cache_mod.Cache(cache_mod.folder(settings, cwd), key)
+    by_file: Dict[str, List[Finding]] = {os.path.abspath(f): [] for f in files}
+    hit = store.replay(files, PREFILTER)
+    if hit is not None:
+        try:
+            for data in hit["findings"]:
+                finding = cache_mod.finding_from_json(data)
+                by_file.setdefault(os.path.abspath(finding.path), []).append(finding)
+            return by_file
+        except Exception:  # a corrupt entry: lint again
+            by_file = {os.path.abspath(f): [] for f in files}
+    report = state.engine.check(files, write=False, project=state.project)
+    if any(e.internal for e in report.errors):
+        return None  # each file is linted on its own, and the crash reported for its file
+    for finding in report.findings:
+        by_file.setdefault(os.path.abspath(finding.path), []).append(finding)
+    store.store(files, report.candidates, report.consulted, {"findings": [cache_mod.finding_to_json(f) for f in report.findings]})
+    return by_file
 
 
 def lint_lines(filename: str, lines: Sequence[str]) -> Iterator[Tuple[int, int, str]]:
@@ -101,6 +150,11 @@ def lint_lines(filename: str, lines: Sequence[str]) -> Iterator[Tuple[int, int, 
     state = _state_for(path)
     text = "".join(lines)
     state.use_text(path, text)
+    known = state.findings.get(os.path.abspath(path)) if state.findings is not None else None
+    if known is not None:
+        for f in known:
+            yield f.line, f.column - 1, f"{f.code} {f.message}"
+        return
     run = state.analysis()
     if not PREFILTER.search(text) and path.resolve() not in run.tasks():
         return

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Dict, List, Sequence, Set, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import pytest
 
@@ -227,3 +227,33 @@ def test_a_task_is_known_from_hand_offs_in_other_files(tmp_path: Path, monkeypat
     app_lines = (root / "pkg" / "app.py").read_text(encoding="utf-8").splitlines(keepends=True)
     list(flake8_plugin.Plugin(None, str(root / "pkg" / "app.py"), app_lines).run())  # type: ignore[arg-type]
     assert list(flake8_plugin._STATES.values()) == [state]
+
+
+def test_an_unchanged_project_is_answered_from_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bglint import engine as engine_mod, sources
+
+    root = _project(tmp_path, {"pkg/__init__.py": "", "pkg/app.py": APP, "pkg/jobs.py": JOBS})
+    app = root / "pkg" / "app.py"
+
+    def lint(path: Path, text: Optional[str] = None) -> List[Tuple[int, int, str]]:
+        monkeypatch.setattr(flake8_plugin, "_STATES", {})  # a new flake8 process
+        lines = (text if text is not None else path.read_text(encoding="utf-8")).splitlines(keepends=True)
+        return sorted((line, col, msg.split()[0]) for line, col, msg, _ in flake8_plugin.Plugin(None, str(path), lines).run())  # type: ignore[arg-type]
+
+    first = lint(app)
+    assert first == [(11, 19, "BG301"), (12, 4, "BG302")]
+    assert list((root / ".bglint_cache").rglob("*.json"))
+
+    def no_parse(*a: object, **k: object) -> None:
+        raise AssertionError("parsed although nothing changed")
+
+    with monkeypatch.context() as m:
+        m.setattr(sources, "parse", no_parse)
+        m.setattr(engine_mod.Engine, "check", no_parse)
+        assert lint(app) == first
+        assert lint(root / "pkg" / "jobs.py") == []
+    # a text that is not the file on disk (an editor's unsaved buffer) is linted as it is
+    assert lint(app, APP.replace("    await tasks.add_task(jobs.send_email, email)\n", "")) == [(11, 19, "BG301")]
+    # a changed file elsewhere in the project invalidates the entry: `sender_for` now calls the task
+    (root / "pkg" / "jobs.py").write_text(JOBS.replace("return functools.partial(send_email, email)", "return send_email(email)"), encoding="utf-8")
+    assert lint(app) == [(10, 19, "BG301"), (11, 19, "BG301"), (12, 4, "BG302")]
