@@ -35,10 +35,12 @@ What is measured, per run:
   workers included), i.e. the single biggest process of the tree, not the sum over processes
   that were alive at the same time. A multi-process tool with four 100 MiB workers shows
   100 MiB. Threads (ruff) share their process's RSS;
-* summed RSS: the resident sets of the process and all its descendants, summed, sampled every
-  20 ms from ``/proc`` on a thread of the benchmark (Linux only), the largest sum seen. This is
-  the figure for "all processes summed" (a pool of four 100 MiB workers shows about 400 MiB); a
-  peak shorter than 20 ms can be missed;
+* summed RSS: the memory of the process and all its descendants, summed, sampled every 20 ms from
+  ``/proc`` on a thread of the benchmark (Linux only), the largest sum seen. Each process counts
+  with its proportional set size (a page shared by n processes counts 1/n in each: a forked worker
+  does not count its parent's pages again). This is the figure for "all processes summed" (a pool
+  of four workers with 100 MiB of their own shows about 400 MiB); a peak shorter than 20 ms can be
+  missed;
 * CPU time (JSON only): user + system time from the same ``wait4`` rusage, summed over the process
   and its reaped descendants. On a shared machine it moves less than wall time does; the load
   average at start and end is printed under the table for the same reason;
@@ -186,9 +188,12 @@ class Result:
 
 
 class TreeRss:
-    """Samples, every ``interval`` seconds on a thread, the resident set summed over a process and
-    all its descendants (from ``/proc``), and keeps the largest sum. A sample can miss a peak
-    shorter than the interval; ``ru_maxrss`` cannot, but it is per process, not summed."""
+    """Samples, every ``interval`` seconds on a thread, the memory of a process and all its
+    descendants (from ``/proc``), summed, and keeps the largest sum. Each process counts with its
+    proportional set size (PSS: a page shared by n processes counts 1/n in each), so a forked
+    worker or a forked ``git`` that still shares its parent's pages does not count them twice;
+    where the kernel has no ``smaps_rollup``, with its RSS. A sample can miss a peak shorter than
+    the interval; ``ru_maxrss`` cannot, but it is per process, not summed."""
 
     def __init__(self, pid: int, interval: float = 0.02) -> None:
         self.pid = pid
@@ -230,12 +235,22 @@ class TreeRss:
         while todo:
             pid = todo.pop()
             todo.extend(children.get(pid, ()))
-            try:
-                with open(f"/proc/{pid}/statm", "rb") as f:
-                    total += int(f.read().split()[1]) * self._page
-            except (OSError, IndexError, ValueError):
-                continue
+            total += self._memory_of(pid)
         return total
+
+    def _memory_of(self, pid: int) -> int:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+                for line in f:
+                    if line.startswith(b"Pss:"):
+                        return int(line.split()[1]) * 1024
+        except (OSError, IndexError, ValueError):
+            pass
+        try:
+            with open(f"/proc/{pid}/statm", "rb") as f:
+                return int(f.read().split()[1]) * self._page
+        except (OSError, IndexError, ValueError):
+            return 0
 
     @property
     def peak_mib(self) -> Optional[float]:

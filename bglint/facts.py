@@ -844,9 +844,10 @@ def build(path: str, name: str, package: str, source: str, eager: "re.Pattern[st
     first read with CPython's ``ast`` (a C parser, cheap); every top-level statement that is not a
     def or class (imports, assignments, ``if TYPE_CHECKING:`` blocks ...) and every top-level
     def/class whose text matches ``eager`` (so every place a hand-off can be) is parsed by libcst
-    with the other defs' lines blanked out, which keeps every line and column where it is. The
-    rest is parsed one statement at a time when its name is first looked up (a task, a dependency,
-    a helper), or all at once when a rule iterates the whole module. Files CPython cannot read
+    with the other defs' lines blanked out, which keeps every line and column where it is; inside
+    such a class, so are the methods that do not match (:func:`_methods_left_out`). The rest is
+    parsed one statement (or method) at a time when its name is first looked up (a task, a
+    dependency, a helper), or all at once when a rule iterates the whole module. Files CPython cannot read
     (syntax errors, other line endings, newer syntax) are parsed whole, for libcst's own verdict.
     """
     plan = _plan(source, eager)
