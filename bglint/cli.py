@@ -292,14 +292,23 @@ def _run_project(
         return read[path]
 
     errors: list = []
-    if candidates(files, read_once, errors) or candidates(context, read_once):
+    linted = candidates(files, read_once, errors)
+    others = candidates(context, read_once)
+    if linted or others:
         from bglint.engine import Engine
 
         engine = Engine(settings)
         project = engine.new_project()
-        for path, source in read.items():
-            project.set_source(path, source.text, source)
-        report = engine.check(files, fix=fix or diff, unsafe=unsafe, write=fix and not diff, context=context, project=project)
+        # only the texts that can hold a hand-off stay in memory; another is read again if a rule
+        # looks into it (a module a task comes from)
+        kept = set(linted + others)
+        for path in kept:
+            project.set_source(path, read[path].text, read[path])
+        project.read_elsewhere([path for path in read if path not in kept])
+        read.clear()
+        report = engine.check(
+            files, fix=fix or diff, unsafe=unsafe, write=fix and not diff, context=context, project=project, prefiltered=(linted, others, errors)
+        )
     else:  # nothing can hold a hand-off: no parser needed
         report = Report(errors=errors, files_checked=len(files) - len({e.path for e in errors}))
     if store is not None and not any(e.internal for e in report.errors):

@@ -134,23 +134,39 @@ class Engine:
         write: bool = True,
         context: Sequence[Path] = (),
         project: Optional[Project] = None,
+        prefiltered: Optional[Tuple[List[Path], List[Path], List[FileError]]] = None,
     ) -> Report:
-        """Lint ``files``; ``context`` files only contribute hand-offs (their findings are not reported)."""
+        """Lint ``files``; ``context`` files only contribute hand-offs (their findings are not reported).
+        ``prefiltered``: the caller has read them already: the ``files`` and ``context`` files that
+        can hold a hand-off, and the files it could not read."""
         # Parsing builds millions of objects that all stay alive until the run ends: Python's cyclic
         # collector would keep re-scanning them (two fifths of the parse time) to free nothing.
         collecting = gc.isenabled()
         gc.disable()
         try:
-            return sources.call_with_deep_stack(lambda: self._check(files, fix, unsafe, write, context, project))
+            return sources.call_with_deep_stack(lambda: self._check(files, fix, unsafe, write, context, project, prefiltered))
         finally:
             if collecting:
                 gc.enable()
 
-    def _check(self, files: Sequence[Path], fix: bool, unsafe: bool, write: bool, context: Sequence[Path], project: Optional[Project]) -> Report:
+    def _check(
+        self,
+        files: Sequence[Path],
+        fix: bool,
+        unsafe: bool,
+        write: bool,
+        context: Sequence[Path],
+        project: Optional[Project],
+        prefiltered: Optional[Tuple[List[Path], List[Path], List[FileError]]],
+    ) -> Report:
         report = Report()
         project = project or self.new_project()
-        linted = candidates(files, project.source, report.errors)
-        others = candidates(context, project.source)
+        if prefiltered is not None:
+            linted, others, errors = prefiltered
+            report.errors.extend(errors)
+        else:
+            linted = candidates(files, project.source, report.errors)
+            others = candidates(context, project.source)
         run = _Run(self, project, linted + others)
         wanted = {p.resolve() for p in linted} | set(run.tasks())
         for path in (p for p in files if p.resolve() in wanted):

@@ -54,6 +54,8 @@ class Project:
         self._facts: Dict[Path, Optional[ModuleFacts]] = {}
         self._errors: Dict[Path, str] = {}
         self._sources: Dict[Path, sources.Source] = {}
+        # files the run read but did not keep (they cannot hold a hand-off): read again if needed
+        self._not_kept: List[Path] = []
         self._roots: Dict[Path, Path] = {}
         self._find_cache: Dict[Tuple[str, Path], Optional[Path]] = {}
         self._resolve_cache: Dict[Tuple[str, Path], Optional[Symbol]] = {}
@@ -222,10 +224,23 @@ class Project:
     def parsed(self) -> Dict[Path, Optional[ModuleFacts]]:
         return self._facts
 
+    def read_elsewhere(self, paths: Sequence[Path]) -> None:
+        """``paths`` were read by the run (and found unable to hold a hand-off) without their text
+        being kept here: :attr:`texts` reads them again."""
+        self._not_kept.extend(paths)
+
     @property
     def texts(self) -> Dict[Path, str]:
         """The text of every file read in this run, parsed or only prefiltered."""
-        return {path: src.text for path, src in self._sources.items()}
+        out = {path: src.text for path, src in self._sources.items()}
+        for path in self._not_kept:
+            key = path.resolve()
+            if key not in out:
+                try:
+                    out[key] = sources.read(key).text
+                except sources.SourceError:
+                    continue
+        return out
 
 
 def file_key(path: Union[str, Path]) -> Path:
