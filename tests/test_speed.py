@@ -306,3 +306,37 @@ def test_prefilter_answers_as_its_pattern(pieces: list) -> None:
     assert (found is not None) == (_PATTERN.search(text) is not None)
     if found is not None:
         assert _PATTERN.fullmatch(text, found.start(), found.end()) is not None
+
+
+_FIXTURE_TEXTS = LAZY_CASES[:-1] + [p.read_text(encoding="utf-8") for p in sorted((Path(__file__).parent / "fixtures").rglob("*.py"))]
+_INSERTS = ["asyncio.create_task(x())", "def m(self): return 1", "x = 1", "# c", "global g", "@staticmethod", "class K: pass"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_mutated_fixtures_parse_the_same_on_demand_or_at_once(data: st.DataObject) -> None:
+    # lines deleted, duplicated or inserted (at the indentation of their neighbour) in a fixture:
+    # whatever still parses must give the same facts parsed on demand as parsed at once
+    import ast
+
+    from bglint.engine import PREFILTER
+    from bglint.facts import build, collect
+
+    lines = data.draw(st.sampled_from(_FIXTURE_TEXTS)).split("\n")
+    for _ in range(data.draw(st.integers(1, 4))):
+        i = data.draw(st.integers(0, len(lines) - 1))
+        op = data.draw(st.sampled_from(["delete", "duplicate", "insert"]))
+        if op == "delete" and len(lines) > 1:
+            del lines[i]
+        elif op == "duplicate":
+            lines.insert(i, lines[data.draw(st.integers(0, len(lines) - 1))])
+        else:
+            indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
+            lines.insert(i, indent + data.draw(st.sampled_from(_INSERTS)))
+    text = "\n".join(lines)
+    try:
+        ast.parse(text)
+        whole = collect("m.py", "m", "", text, sources.parse(text))
+    except (SyntaxError, ValueError, sources.SourceError):
+        return
+    assert _facts_summary(build("m.py", "m", "", text, PREFILTER)) == _facts_summary(whole)
