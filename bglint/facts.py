@@ -865,27 +865,32 @@ def build(path: str, name: str, package: str, source: str, eager: "re.Pattern[st
             facts._blanked.extend(blanked)
             facts._shadowed.update(shadowed)
             walk.walk(tree, _Collector(facts))
-            if methods:
-                _wire_methods(facts, methods)
-            return facts
+            if not methods or _wire_methods(facts, methods):
+                return facts
     return collect(path, name, package, source, sources.parse(source))
 
 
-def _wire_methods(facts: ModuleFacts, methods: Dict[int, Dict[str, Tuple[int, int]]]) -> None:
+def _wire_methods(facts: ModuleFacts, methods: Dict[int, Tuple[str, Dict[str, Tuple[int, int]]]]) -> bool:
     """Give each class parsed with the module whose methods were left out (``methods``: by the
-    class's index among the top-level classes parsed now) a method table that parses them on demand."""
+    class's index among the top-level classes parsed now, its name and methods) a method table that
+    parses them on demand. False if the tree does not hold those classes where the plan says
+    (never seen; the caller then parses the whole module)."""
     tops = [stmt for stmt in facts.tree.body if isinstance(stmt, cst.ClassDef)]
     by_node = {id(c.node): c for c in facts._all_classes}
-    for index, pending in methods.items():
+    for index, (name, _) in methods.items():
+        if index >= len(tops) or tops[index].name.value != name or id(tops[index]) not in by_node:
+            return False
+    for index, (_, pending) in methods.items():
         cls = by_node[id(tops[index])]
         table = _LazyDefs(facts, pending)
         dict.update(table, cls.methods)
         cls.methods = table
         for lines in pending.values():
             facts._methods[lines] = (cls, pending)
+    return True
 
 
-_Plan = Tuple[str, Dict[str, Dict[str, Tuple[int, int]]], List[Tuple[int, int]], set, Dict[int, Dict[str, Tuple[int, int]]]]
+_Plan = Tuple[str, Dict[str, Dict[str, Tuple[int, int]]], List[Tuple[int, int]], set, Dict[int, Tuple[str, Dict[str, Tuple[int, int]]]]]
 
 
 def _plan(source: str, eager: "re.Pattern[str]") -> Optional[_Plan]:
@@ -904,7 +909,7 @@ def _plan(source: str, eager: "re.Pattern[str]") -> Optional[_Plan]:
     previous_end = 0
     body = module.body
     aliases = _handoff_aliases(body, eager)
-    methods: Dict[int, Dict[str, Tuple[int, int]]] = {}
+    methods: Dict[int, Tuple[str, Dict[str, Tuple[int, int]]]] = {}
     classes_now = 0  # top-level classes parsed with the module, so far
     for i, stmt in enumerate(body):
         first = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", ())])
@@ -925,7 +930,7 @@ def _plan(source: str, eager: "re.Pattern[str]") -> Optional[_Plan]:
                 # parsed now, but its methods that cannot hold a hand-off are left out as well
                 left_out = _methods_left_out(stmt, lines, eager, aliases)
                 if left_out:
-                    methods[classes_now] = left_out
+                    methods[classes_now] = (stmt.name, left_out)
                     blanked.extend(left_out.values())
                 classes_now += 1
             continue

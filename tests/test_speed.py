@@ -340,3 +340,17 @@ def test_mutated_fixtures_parse_the_same_on_demand_or_at_once(data: st.DataObjec
     except (SyntaxError, ValueError, sources.SourceError):
         return
     assert _facts_summary(build("m.py", "m", "", text, PREFILTER)) == _facts_summary(whole)
+
+
+def test_a_plan_that_does_not_fit_the_tree_falls_back_to_a_whole_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bglint import facts as facts_mod
+    from bglint.engine import PREFILTER
+
+    text = LAZY_CASES[8]  # class S: methods left out
+    plan = facts_mod._plan(text, PREFILTER)
+    assert plan is not None and plan[4]
+    wrong = {index: ("NotS", pending) for index, (_, pending) in plan[4].items()}
+    monkeypatch.setattr(facts_mod, "_plan", lambda source, eager: plan[:4] + (wrong,))
+    module = facts_mod.build("m.py", "m", "", text, PREFILTER)
+    assert module.complete and not module._methods
+    assert sorted(module.classes["S"].methods) == ["plain", "size", "spawn", "work"]
