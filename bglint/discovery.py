@@ -72,37 +72,61 @@ def _git_visible(directory: Path) -> Optional[Set[Path]]:
 
 
 def _walk(directory: Path, patterns: Sequence[str], root: Optional[Path]) -> Iterable[Path]:
-    # paths relative to ``root`` are built as the walk goes down (no resolve() per file)
-    base = directory.resolve()
+    """The ``.py`` files under ``directory`` that no pattern excludes, folder by folder in name
+    order (files first, then each subfolder), as ``os.walk`` would list them without following
+    symlinked folders. One ``scandir`` per folder tells files from folders without a ``stat``;
+    paths relative to ``root`` are built on the way down (no ``resolve()`` per file), and only the
+    new component of each path is matched against the patterns (its folders passed already)."""
+    part_re, rel_re = _matchers(tuple(patterns))
+    if part_re is not None and any(part_re.match(part) for part in directory.parts):
+        return  # the folder itself is excluded, so is everything under it
     top: Optional[str] = None
     if root is not None:
         try:
-            top = base.relative_to(root.resolve()).as_posix()
+            top = directory.resolve().relative_to(root.resolve()).as_posix()
         except ValueError:
             top = None
 
-    for dirpath, dirnames, filenames in os.walk(directory, followlinks=False):
-        here = Path(dirpath)
-        # the folder's path relative to ``root``, once per folder: its entries only append a name
-        prefix: Optional[str] = None
+    def excluded(path: str, name: str, sub: str) -> bool:
+        if part_re is None or rel_re is None:
+            return False
+        if part_re.match(name):
+            return True
         if top is not None:
-            sub = os.path.relpath(dirpath, directory).replace(os.sep, "/")
-            parts = [p for p in (top, sub) if p != "."]
-            prefix = "/".join(parts) + "/" if parts else ""
+            rel = "/".join(p for p in (top, sub) if p != ".")
+        elif os.path.islink(path):
+            return is_excluded(Path(path), patterns, root)  # a symlink may lead back under ``root``
+        else:
+            rel = Path(path).as_posix()
+        return rel_re.match(rel) is not None
 
-        def rel(name: str) -> Optional[str]:
-            if prefix is not None:
-                return prefix + name
-            # outside ``root``: a path is matched as given, unless a symlink leads back under it
-            path = os.path.join(dirpath, name)
-            return None if os.path.islink(path) else Path(path).as_posix()
-
-        dirnames[:] = sorted(d for d in dirnames if not is_excluded(here / d, patterns, root, rel(d)))
-        for name in sorted(filenames):
-            if name.endswith(".py"):
-                candidate = here / name
-                if candidate.is_file() and not is_excluded(candidate, patterns, root, rel(name)):
-                    yield candidate
+    stack = [(str(directory), ".")]
+    while stack:
+        dirpath, sub = stack.pop()
+        try:
+            with os.scandir(dirpath) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            continue  # unreadable or gone: as os.walk does
+        folders = []
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            child = entry.name if sub == "." else f"{sub}/{entry.name}"
+            path = os.path.join(dirpath, entry.name)
+            if is_dir:
+                if not excluded(path, entry.name, child) and not entry.is_symlink():
+                    folders.append((path, child))
+            elif entry.name.endswith(".py"):
+                try:
+                    regular = entry.is_file()
+                except OSError:
+                    regular = False
+                if regular and not excluded(path, entry.name, child):
+                    yield Path(path)
+        stack.extend(reversed(folders))
 
 
 def discover(paths: Sequence[str], exclude: Sequence[str], root: Optional[Path], respect_gitignore: bool = True) -> Discovered:
