@@ -27,7 +27,7 @@ import sys
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from bglint import __version__
 from bglint.model import Edit, Finding, Fix, ImportNeed, Safety, Severity
@@ -77,7 +77,7 @@ def _own_files() -> List[Tuple[str, int, int]]:
     return out
 
 
-def run_key(settings: Any, files: Sequence[Path], cwd: Path, extra: Sequence[str] = ()) -> str:
+def run_key(settings: Any, files: Sequence[Union[str, Path]], cwd: Path, extra: Sequence[str] = ()) -> str:
     data = {
         "format": FORMAT,
         "version": __version__,

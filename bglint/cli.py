@@ -222,9 +222,9 @@ def _projects(files: Sequence[Path], memo: Optional[Dict[Path, Optional[Path]]] 
     from bglint.report import package_root, project_root
 
     by_root: Dict[Path, List[Path]] = {}
-    roots: Dict[Path, Path] = {}
+    roots: Dict[str, Path] = {}
     for path in files:
-        folder = Path(os.path.dirname(os.path.abspath(path)))  # resolved once per folder, below
+        folder = os.path.dirname(os.path.abspath(path))  # resolved once per folder, below
         root = roots.get(folder)
         if root is None:
             root = project_root(path, memo) or package_root(path)
@@ -261,7 +261,7 @@ def _replay(settings: Settings, files: List[Path], root: Optional[Path], check: 
 
     context = context_files(files, settings, root) if files else []
     cwd = Path.cwd()
-    key = cache_mod.run_key(settings, [Path(os.path.abspath(f)) for f in files], cwd)
+    key = cache_mod.run_key(settings, [os.path.abspath(f) for f in files], cwd)
     store = cache_mod.Cache(cache_mod.folder(settings, cwd), key)
     hit = store.replay(list(files) + context, PREFILTER) if check else None
     return (_report_from_cache(hit) if hit is not None else None), context, store

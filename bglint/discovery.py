@@ -86,6 +86,7 @@ def _walk(directory: Path, patterns: Sequence[str], root: Optional[Path]) -> Ite
             top = directory.resolve().relative_to(root.resolve()).as_posix()
         except ValueError:
             top = None
+    given = directory.as_posix()  # outside ``root``, paths are matched as given below it
 
     def excluded(path: str, name: str, sub: str) -> bool:
         if part_re is None or rel_re is None:
@@ -97,7 +98,7 @@ def _walk(directory: Path, patterns: Sequence[str], root: Optional[Path]) -> Ite
         elif os.path.islink(path):
             return is_excluded(Path(path), patterns, root)  # a symlink may lead back under ``root``
         else:
-            rel = Path(path).as_posix()
+            rel = sub if given == "." else f"{given.rstrip('/')}/{sub}"
         return rel_re.match(rel) is not None
 
     stack = [(str(directory), ".")]

@@ -120,7 +120,7 @@ def _project_findings(state: _ProjectState, files: List[Path]) -> Optional[Dict[
 
     settings = state.engine.settings
     cwd = Path.cwd()
-    key = cache_mod.run_key(settings, [Path(os.path.abspath(f)) for f in files], cwd, extra=["flake8"])
+    key = cache_mod.run_key(settings, [os.path.abspath(f) for f in files], cwd, extra=["flake8"])
     store = cache_mod.Cache(cache_mod.folder(settings, cwd), key)
     by_file: Dict[str, List[Finding]] = {os.path.abspath(f): [] for f in files}
     hit = store.replay(files, PREFILTER)
