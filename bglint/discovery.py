@@ -52,8 +52,20 @@ def is_excluded(path: Path, patterns: Sequence[str], root: Optional[Path], rel: 
     return rel_re.match(rel) is not None
 
 
+def _in_work_tree(directory: Path) -> bool:
+    """Whether ``directory`` can be in a git work tree: a ``.git`` in it or above, or git told
+    where the repository is (``GIT_DIR``, ``GIT_WORK_TREE``). Saves starting git where it can only
+    say no."""
+    if "GIT_DIR" in os.environ or "GIT_WORK_TREE" in os.environ:
+        return True
+    folder = directory.resolve()
+    return any(os.path.exists(os.path.join(f, ".git")) for f in (folder, *folder.parents))
+
+
 def _git_visible(directory: Path) -> Optional[Set[Path]]:
     """Files git does not ignore under ``directory`` (tracked or not), or None outside a work tree."""
+    if not _in_work_tree(directory):
+        return None
     import subprocess  # a run over a folder needs it; one over named files does not
 
     try:
