@@ -122,3 +122,23 @@ def test_exclude_outside_the_root_matches_paths_as_given(tmp_path: Path) -> None
     found = discovery.discover([str(outside)], ["generated/*", "*/elsewhere/generated"], root)
     assert sorted(p.relative_to(outside).as_posix() for p in found.files) == ["pkg/kept.py"]
     # "pkg/link_kept.py" is the same file as "pkg/kept.py": listed once
+
+
+def test_git_is_not_started_outside_a_work_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    from bglint import discovery
+
+    (tmp_path / "a.py").write_text("x = 1\n")
+    monkeypatch.delenv("GIT_DIR", raising=False)
+    monkeypatch.delenv("GIT_WORK_TREE", raising=False)
+    monkeypatch.setattr(discovery.os.path, "exists", lambda p, real=discovery.os.path.exists: False if str(p).endswith(".git") else real(p))
+    started = []
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: started.append(a))
+    assert [p.name for p in discovery.discover([str(tmp_path)], [], None).files] == ["a.py"]
+    assert started == []
+    # with GIT_DIR set, git is asked (here it answers nothing usable, so nothing is filtered)
+    monkeypatch.setenv("GIT_DIR", str(tmp_path / "elsewhere.git"))
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: started.append(a) or subprocess.CompletedProcess(a, 128, b"", b""))
+    assert [p.name for p in discovery.discover([str(tmp_path)], [], None).files] == ["a.py"]
+    assert len(started) == 1
