@@ -191,17 +191,20 @@ def _run(settings: Settings, files: List[Path], fix: bool, diff: bool, unsafe: b
     if workers <= 1:
         reports = [_run_project(*a) for a in args]
     else:
-        # what the cache answers is replayed here; only the projects left need the processes
-        reports = []
-        left = []
-        for a in args:
-            replayed = None if (fix or diff or no_cache) else _replay(settings, a[1], a[6])[0]
-            if replayed is not None:
-                reports.append(replayed)
-            else:
-                left.append(a[:-1] + (a[6], False))
-        workers = min(len(left), workers)
-        reports += [_run_project(*a) for a in left] if workers <= 1 else _in_processes(left, workers)
+        # what the cache answers is replayed here; only the projects left need the processes, the
+        # biggest first (so that the longest one does not start last); reports stay in project order
+        found: List[Optional[Report]] = [None] * len(args)
+        left: List[int] = []
+        for i, a in enumerate(args):
+            found[i] = None if (fix or diff or no_cache) else _replay(settings, a[1], a[6])[0]
+            if found[i] is None:
+                left.append(i)
+        left.sort(key=lambda i: -len(args[i][1]))
+        todo = [args[i] + (False,) for i in left]
+        workers = min(len(todo), workers)
+        for i, report in zip(left, [_run_project(*a) for a in todo] if workers <= 1 else _in_processes(todo, workers)):
+            found[i] = report
+        reports = [r for r in found if r is not None]
     if len(reports) == 1:
         return reports[0]
     merged = Report()
