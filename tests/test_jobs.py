@@ -77,3 +77,17 @@ def test_a_warm_run_replays_every_project_without_starting_processes(projects: P
     changed = runner().invoke(main, args)
     assert changed.exit_code == 1, changed.output
     assert changed.stdout == first.stdout
+
+
+def test_errors_keep_the_project_order_when_some_projects_are_replayed(projects: Path) -> None:
+    for name in ("one", "two", "three"):
+        (projects / name / f"{name}_app" / "broken.py").write_text("def f(:\n    create_task(x)\n")
+    args = ["check", "--output-format", "concise", "-j", "2", "one", "two", "three"]
+    first = runner().invoke(main, args)
+    errors = [line.split(":")[0] for line in first.stderr.splitlines() if "error" in line]
+    assert errors == [f"{n}/{n}_app/broken.py" for n in ("one", "two", "three")]
+    # "one" changes: it is analysed again, the others replayed; the order stays
+    tasks = projects / "one" / "one_app" / "tasks.py"
+    tasks.write_text(tasks.read_text() + "\n# touched\n")
+    again = runner().invoke(main, args)
+    assert again.stderr == first.stderr and again.stdout == first.stdout
