@@ -213,20 +213,42 @@ def _is_layout(cls: type) -> bool:
     return found
 
 
+_OTHER, _NODE, _LAYOUT_NODE, _SEQUENCE = range(4)
+_KINDS: Dict[type, int] = {}
+
+
+def _kind(cls: type) -> int:
+    """What a field's value is, by its type (cached: ``isinstance`` against libcst's abstract base
+    classes goes through ``abc`` and costs more than the rest of the walk)."""
+    found = _KINDS.get(cls)
+    if found is None:
+        if issubclass(cls, cst.CSTNode):
+            found = _LAYOUT_NODE if _is_layout(cls) else _NODE
+        elif issubclass(cls, (tuple, list)):
+            found = _SEQUENCE
+        else:
+            found = _OTHER
+        _KINDS[cls] = found
+    return found
+
+
 def children(node: cst.CSTNode) -> List[cst.CSTNode]:
     """The significant children of ``node``, in the order libcst visits them."""
     fields = _fields_of(type(node))
     if fields is None:
         return [c for c in node.children if not _is_layout(type(c))]
     out: List[cst.CSTNode] = []
+    kinds = _KINDS
     for name in fields:
         value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
-            if not _is_layout(type(value)):
-                out.append(value)
-        elif isinstance(value, (tuple, list)):
+        kind = kinds.get(type(value))
+        if kind is None:
+            kind = _kind(type(value))
+        if kind == _NODE:
+            out.append(value)
+        elif kind == _SEQUENCE:
             for item in value:
-                if not _is_layout(type(item)):
+                if (kinds.get(type(item)) or _kind(type(item))) != _LAYOUT_NODE:
                     out.append(item)
     return out
 
