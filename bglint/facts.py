@@ -445,9 +445,6 @@ class ModuleFacts:
         if lines in self._parsed_late:
             return
         self._parsed_late.add(lines)
-        for pending in (self._unparsed, self._unparsed_classes, self._unparsed_assignments):
-            for name in [n for n, r in pending.items() if r == lines]:
-                del pending[name]
         first, last = lines
         if self._lines is None:
             self._lines = self.source.split("\n")
@@ -456,6 +453,9 @@ class ModuleFacts:
         if method is not None:
             self._parse_method_late(lines, text, *method)
             return
+        for pending in (self._unparsed, self._unparsed_classes, self._unparsed_assignments):
+            for name in [n for n, r in pending.items() if r == lines]:
+                del pending[name]
         try:
             mini = sources.parse(text, check_nesting=False)
         except sources.SourceError:
@@ -463,11 +463,16 @@ class ModuleFacts:
         if len(mini.body) != 1:
             return
         stmt = mini.body[0]
-        self._late[id(stmt)] = (mini, first - 1, stmt)
+        self._adopt(stmt, mini, first - 1, stmt)
+        walk.walk(stmt, _Collector(self, shadowed=lines in self._shadowed))
+
+    def _adopt(self, stmt: cst.CSTNode, mini: cst.Module, shift: int, root: cst.CSTNode) -> None:
+        """Make ``stmt``, parsed late in ``mini`` (``shift`` lines above the file's), a statement of
+        this module: positions come from ``root``'s code, and its parent is the module."""
+        self._late[id(stmt)] = (mini, shift, root)
         self._late_tops.append(stmt)
         if self._parents is not None:
             self._add_parents(stmt)
-        walk.walk(stmt, _Collector(self, shadowed=lines in self._shadowed))
 
     def _parse_method_late(self, lines: Tuple[int, int], text: str, cls: ClassFacts, pending: Dict[str, Tuple[int, int]]) -> None:
         """Parse a method left out of its class: its lines, indented as they are, under a stand-in
@@ -486,10 +491,7 @@ class ModuleFacts:
         stmt = body.body[0]
         if not isinstance(stmt, cst.FunctionDef):
             return
-        self._late[id(stmt)] = (mini, lines[0] - 2, wrapper)
-        self._late_tops.append(stmt)
-        if self._parents is not None:
-            self._add_parents(stmt)
+        self._adopt(stmt, mini, lines[0] - 2, wrapper)
         collector = _Collector(self)
         collector.scopes.append(cls)
         walk.walk(stmt, collector)
@@ -564,9 +566,10 @@ class ModuleFacts:
         return self.positions[node]
 
     def _position_in_statement(self, node: cst.CSTNode) -> Optional[CodeRange]:
-        """The position of ``node`` from the top-level statement holding it alone (see
-        :class:`_StatementPositions`), or None where that cannot be done exactly. Inside a class
-        (or a block) parsed with the module, the outermost def holding ``node`` is enough."""
+        """The position of ``node`` from the smallest statement holding it whose code is found
+        once in the file (its simple statement, else the outermost def below the top-level
+        statement, else the top-level statement; see :class:`_StatementPositions`), or None where
+        that cannot be done exactly."""
         chain = self._ancestors(node)
         if chain is None:
             return None
@@ -614,16 +617,6 @@ class ModuleFacts:
             if parent is self.tree:
                 return chain
             chain.append(parent)
-
-    def _top_statement(self, node: cst.CSTNode) -> Optional[cst.CSTNode]:
-        cur = node
-        while True:
-            parent = self.parent(cur)
-            if parent is None:
-                return None
-            if parent is self.tree:
-                return cur
-            cur = parent
 
     def offset(self, line: int, column: int) -> int:
         return self._starts()[line - 1] + column
