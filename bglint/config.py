@@ -160,13 +160,16 @@ def _toml(path: Path) -> Dict[str, Any]:
     """The TOML document at ``path``, parsed once per text (the flake8 plugin asks for the same
     ``pyproject.toml`` for every file: reading it again is cheap, parsing it is not); raises what
     reading or parsing raises. Callers must not change what they get."""
-    key = path.read_text(encoding="utf-8")
-    found = _TOML_SEEN.get(key)
+    return _toml_text(path.read_text(encoding="utf-8"))
+
+
+def _toml_text(text: str) -> Dict[str, Any]:
+    found = _TOML_SEEN.get(text)
     if found is None:
-        found = tomllib.loads(key)
+        found = tomllib.loads(text)
         if len(_TOML_SEEN) > 64:
             _TOML_SEEN.clear()
-        _TOML_SEEN[key] = found
+        _TOML_SEEN[text] = found
     return found
 
 
@@ -258,8 +261,8 @@ def detect_fastapi_pin(root: Path) -> Optional[Version]:
             continue
         if path.suffix == ".toml":
             try:
-                data = _toml(path)
-            except (OSError, tomllib.TOMLDecodeError):
+                data = _toml_text(text)
+            except tomllib.TOMLDecodeError:
                 continue
             lines = list(data.get("project", {}).get("dependencies", []) or [])
             poetry = data.get("tool", {}).get("poetry", {}).get("dependencies", {})
