@@ -95,6 +95,12 @@ def digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+def entry(settings: Any, files: Sequence[Union[str, Path]], extra: Sequence[str] = ()) -> "Cache":
+    """The cache entry of a run over ``files`` with ``settings`` from the current folder."""
+    cwd = Path.cwd()
+    return Cache(folder(settings, cwd), run_key(settings, [os.path.abspath(f) for f in files], cwd, extra))
+
+
 class Cache:
     def __init__(self, root: Path, key: str) -> None:
         self.root = root

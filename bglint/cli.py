@@ -194,13 +194,16 @@ def _run(settings: Settings, files: List[Path], fix: bool, diff: bool, unsafe: b
         # what the cache answers is replayed here; only the projects left need the processes, the
         # biggest first (so that the longest one does not start last); reports stay in project order
         found: List[Optional[Report]] = [None] * len(args)
-        left: List[int] = []
+        pending: Dict[int, tuple] = {}
         for i, a in enumerate(args):
-            found[i] = None if (fix or diff or no_cache) else _replay(settings, a[1], a[6])[0]
+            if fix or diff or no_cache:
+                pending[i] = a
+                continue
+            found[i], context, store = _replay(settings, a[1], a[6])
             if found[i] is None:
-                left.append(i)
-        left.sort(key=lambda i: -len(args[i][1]))
-        todo = [args[i] + (False,) for i in left]
+                pending[i] = a + ((context, store),)
+        left = sorted(pending, key=lambda i: -len(args[i][1]))
+        todo = [pending[i] for i in left]
         workers = min(len(todo), workers)
         for i, report in zip(left, [_run_project(*a) for a in todo] if workers <= 1 else _in_processes(todo, workers)):
             found[i] = report
@@ -255,35 +258,42 @@ def _in_processes(args: list, workers: int) -> List["Report"]:
     return reports
 
 
-def _replay(settings: Settings, files: List[Path], root: Optional[Path], check: bool = True) -> Tuple[Optional["Report"], List[Path], "Cache"]:
-    """The cached report of one project's ``files`` if nothing they depend on changed (else None;
-    always None without ``check``), the project's other files, and the cache entry to store a new
-    report in."""
+def _replay(settings: Settings, files: List[Path], root: Optional[Path]) -> Tuple[Optional["Report"], List[Path], "Cache"]:
+    """The cached report of one project's ``files`` if nothing they depend on changed (else None),
+    the project's other files, and the cache entry to store a new report in."""
     from bglint import cache as cache_mod
     from bglint.report import PREFILTER, context_files
 
     context = context_files(files, settings, root) if files else []
-    cwd = Path.cwd()
-    key = cache_mod.run_key(settings, [os.path.abspath(f) for f in files], cwd)
-    store = cache_mod.Cache(cache_mod.folder(settings, cwd), key)
-    hit = store.replay(list(files) + context, PREFILTER) if check else None
+    store = cache_mod.entry(settings, files)
+    hit = store.replay(list(files) + context, PREFILTER)
     return (_report_from_cache(hit) if hit is not None else None), context, store
 
 
 def _run_project(
-    settings: Settings, files: List[Path], fix: bool, diff: bool, unsafe: bool, no_cache: bool, root: Optional[Path], replay: bool = True
+    settings: Settings,
+    files: List[Path],
+    fix: bool,
+    diff: bool,
+    unsafe: bool,
+    no_cache: bool,
+    root: Optional[Path],
+    missed: Optional[Tuple[List[Path], "Cache"]] = None,
 ) -> "Report":
     """Check one project's ``files`` (``root``: the project's folder, None outside one): from the
-    cache when nothing they depend on changed (unless ``replay`` is False: the caller has looked),
-    without the parser when none of the project's files can hold a hand-off, else with the engine."""
+    cache when nothing they depend on changed, without the parser when none of the project's files
+    can hold a hand-off, else with the engine. ``missed``: the caller found no cached report; the
+    project's other files and the cache entry it looked in."""
     from bglint import sources
     from bglint.report import Report, candidates, context_files
 
-    store = None
-    if fix or diff or no_cache:
+    store: Optional[Cache] = None
+    if missed is not None:
+        context, store = missed
+    elif fix or diff or no_cache:
         context = context_files(files, settings, root) if files else []
     else:
-        replayed, context, store = _replay(settings, files, root, check=replay)
+        replayed, context, store = _replay(settings, files, root)
         if replayed is not None:
             return replayed
     # every file is read once here; the engine's project starts from these texts

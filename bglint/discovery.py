@@ -144,16 +144,10 @@ def _walk(directory: Path, patterns: Sequence[str], root: Optional[Path]) -> Ite
 
 def discover(paths: Sequence[str], exclude: Sequence[str], root: Optional[Path], respect_gitignore: bool = True) -> Discovered:
     found = Discovered()
-    seen: Set[Tuple[int, int]] = set()
+    seen: Set[object] = set()
 
     def add(p: Path) -> None:
-        # the same file reached twice (named twice, through a symlink): one stat, not a resolve()
-        try:
-            st = os.stat(p)
-        except OSError:
-            found.files.append(p)  # vanished or unreadable: reading it will say so
-            return
-        key = (st.st_dev, st.st_ino)
+        key = identity(p)  # the same file reached twice: named twice, through a symlink
         if key not in seen:
             seen.add(key)
             found.files.append(p)
@@ -173,6 +167,16 @@ def discover(paths: Sequence[str], exclude: Sequence[str], root: Optional[Path],
         else:
             found.errors.append((raw, "not a regular file (broken symlink?)"))
     return found
+
+
+def identity(path: Path) -> object:
+    """What makes two paths the same file: its device and inode (one stat, where ``resolve()``
+    takes one per component), or its absolute path when it cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return os.path.abspath(path)
+    return (st.st_dev, st.st_ino)
 
 
 def display(path: Path, cwd: Optional[Path] = None) -> str:

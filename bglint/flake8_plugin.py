@@ -118,10 +118,7 @@ def _project_findings(state: _ProjectState, files: List[Path]) -> Optional[Dict[
     from one lint of the whole project (then stored). None when that cannot be trusted (a crash)."""
     from bglint import cache as cache_mod
 
-    settings = state.engine.settings
-    cwd = Path.cwd()
-    key = cache_mod.run_key(settings, [os.path.abspath(f) for f in files], cwd, extra=["flake8"])
-    store = cache_mod.Cache(cache_mod.folder(settings, cwd), key)
+    store = cache_mod.entry(state.engine.settings, files, extra=["flake8"])
     by_file: Dict[str, List[Finding]] = {os.path.abspath(f): [] for f in files}
     hit = store.replay(files, PREFILTER)
     if hit is not None:

@@ -140,17 +140,8 @@ def context_files(files: Sequence[Path], settings: "Settings", root: Optional[Pa
     if root is None:
         return []
     found = discovery.discover([str(root)], settings.exclude, settings.root, settings.respect_gitignore)
-    mine = {_identity(f) for f in files}
-    return [f for f in found.files if _identity(f) not in mine]
-
-
-def _identity(path: Path) -> object:
-    """What makes two paths the same file (one stat, where resolve() takes one per component)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return os.path.abspath(path)
-    return (st.st_dev, st.st_ino)
+    mine = {discovery.identity(f) for f in files}
+    return [f for f in found.files if discovery.identity(f) not in mine]
 
 
 def candidates(paths: Iterable[Path], read: Callable[[Path], "sources.Source"], errors: Optional[List[FileError]] = None) -> List[Path]:
