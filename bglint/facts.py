@@ -58,6 +58,8 @@ class FunctionFacts:
     assignments: Dict[str, List[cst.BaseExpression]] = field(default_factory=dict)
     imports: Dict[str, str] = field(default_factory=dict)
     global_names: set = field(default_factory=set)
+    # every name used inside an ``await`` of the body, once asked for (see handoffs.awaited_in_request)
+    awaited_names: Optional[frozenset] = field(default=None, repr=False, compare=False)
 
     @property
     def decorators(self) -> Sequence[cst.Decorator]:
@@ -345,15 +347,19 @@ class ModuleFacts:
     """What one module contains. Built by :func:`collect` from a parsed tree, or by :func:`build`,
     which parses the top-level defs and classes that cannot hold a hand-off only when asked for."""
 
-    def __init__(self, path: str, name: str, package: str, source: str, tree: cst.Module, parsed_text: Optional[str] = None) -> None:
+    def __init__(
+        self, path: str, name: str, package: str, source: str, tree: cst.Module, parsed_text: Optional[str] = None, line_map: Optional[_LineMap] = None
+    ) -> None:
         self.path = path
         self.name = name
         self.package = package
         self.source = source
         self.tree = tree
-        # the text ``tree`` was parsed from: ``source`` with the lines of not-yet-parsed top-level
-        # defs blanked out (same lines, same columns), or ``source`` itself
+        # the text ``tree`` was parsed from: ``source`` without the lines of the statements not
+        # parsed yet (``line_map`` turns its line numbers into the file's; columns are the same),
+        # or ``source`` itself
         self.parsed_text = source if parsed_text is None else parsed_text
+        self._line_map = line_map
         # top-level statements not parsed yet (line ranges, 1-based, inclusive), by the name they
         # bind last: filled by :func:`build`
         self._unparsed: Dict[str, Tuple[int, int]] = {}
@@ -464,7 +470,7 @@ class ModuleFacts:
             return
         stmt = mini.body[0]
         self._adopt(stmt, mini, first - 1, stmt)
-        walk.walk(stmt, _Collector(self, shadowed=lines in self._shadowed))
+        walk.walk(stmt, _Collector(self, shadowed=lines in self._shadowed), self._parents)
 
     def _adopt(self, stmt: cst.CSTNode, mini: cst.Module, shift: int, root: cst.CSTNode) -> None:
         """Make ``stmt``, parsed late in ``mini`` (``shift`` lines above the file's), a statement of
@@ -472,7 +478,7 @@ class ModuleFacts:
         self._late[id(stmt)] = (mini, shift, root)
         self._late_tops.append(stmt)
         if self._parents is not None:
-            self._add_parents(stmt)
+            self._parents[id(stmt)] = self.tree  # the ones below: by the walk that collects its facts
 
     def _parse_method_late(self, lines: Tuple[int, int], text: str, cls: ClassFacts, pending: Dict[str, Tuple[int, int]]) -> None:
         """Parse a method left out of its class: its lines, indented as they are, under a stand-in
@@ -494,7 +500,7 @@ class ModuleFacts:
         self._adopt(stmt, mini, lines[0] - 2, wrapper)
         collector = _Collector(self)
         collector.scopes.append(cls)
-        walk.walk(stmt, collector)
+        walk.walk(stmt, collector, self._parents)
 
     # -- name resolution ------------------------------------------------------------------
     def qualify(self, expr: cst.BaseExpression, fn: Optional[FunctionFacts] = None) -> Optional[str]:
@@ -555,6 +561,9 @@ class ModuleFacts:
         if self._positions is None:
             wrapper = MetadataWrapper(self.tree, unsafe_skip_copy=True)
             self._positions = dict(wrapper.resolve(PositionProvider))
+            line_map = self._line_map
+            if line_map is not None:
+                self._positions = {node: line_map.range(rng) for node, rng in self._positions.items()}
         return self._positions
 
     def position(self, node: cst.CSTNode) -> CodeRange:
@@ -589,7 +598,7 @@ class ModuleFacts:
             if late is not None:
                 self._statement_positions[key] = _StatementPositions.at(late[2], late[0], late[1])
             else:
-                self._statement_positions[key] = _StatementPositions.compute(top, self.tree, self.parsed_text)
+                self._statement_positions[key] = _StatementPositions.compute(top, self.tree, self.parsed_text, line_map=self._line_map)
         found = self._statement_positions[key]
         return found.get(node) if found is not None else None
 
@@ -604,7 +613,7 @@ class ModuleFacts:
                 for block in reversed(above)
                 if isinstance(block, cst.IndentedBlock)
             ]
-            self._statement_positions[key] = _StatementPositions.compute(unit, self.tree, self.parsed_text, indents)
+            self._statement_positions[key] = _StatementPositions.compute(unit, self.tree, self.parsed_text, indents, self._line_map)
         return self._statement_positions[key]
 
     def _ancestors(self, node: cst.CSTNode) -> Optional[List[cst.CSTNode]]:
@@ -734,13 +743,17 @@ class _StatementPositions:
     included) is searched in the source, and used only when it sits at exactly one line start.
     """
 
-    def __init__(self, ranges: Dict[cst.CSTNode, CodeRange], shift: int) -> None:
+    def __init__(self, ranges: Dict[cst.CSTNode, CodeRange], shift: int, line_map: Optional[_LineMap] = None) -> None:
         self.ranges = ranges
         self.shift = shift
+        self.line_map = line_map
 
     @classmethod
-    def compute(cls, stmt: cst.CSTNode, tree: cst.Module, source: str, indents: Sequence[str] = ()) -> Optional["_StatementPositions"]:
-        """``indents``: for a statement inside blocks, the indentation each block adds."""
+    def compute(
+        cls, stmt: cst.CSTNode, tree: cst.Module, source: str, indents: Sequence[str] = (), line_map: Optional[_LineMap] = None
+    ) -> Optional["_StatementPositions"]:
+        """``indents``: for a statement inside blocks, the indentation each block adds;
+        ``line_map``: how ``source``'s lines (the text parsed) map to the file's."""
         ranges, tokens = _codegen(stmt, tree, indents)
         if tree.body and stmt is tree.body[-1] and not tree.footer and not tree.has_trailing_newline:
             tokens = tokens[:-1]  # Module drops the file's last newline token (Module._codegen_impl)
@@ -748,7 +761,7 @@ class _StatementPositions:
         start = _only_line_start(source, code)
         if start is None:
             return None
-        return cls(ranges, _count_newlines(source, start))
+        return cls(ranges, _count_newlines(source, start), line_map)
 
     @classmethod
     def at(cls, stmt: cst.CSTNode, tree: cst.Module, shift: int) -> "_StatementPositions":
@@ -759,6 +772,8 @@ class _StatementPositions:
         rng = self.ranges.get(node)
         if rng is None:
             return None
+        if self.line_map is not None:
+            return self.line_map.range(rng, self.shift)
         if not self.shift:
             return rng
         return CodeRange(
@@ -845,19 +860,21 @@ def build(path: str, name: str, package: str, source: str, eager: "re.Pattern[st
     """
     plan = _plan(source, eager)
     if plan is not None:
-        text, pending, blanked, shadowed, methods = plan
+        text, pending, blanked, shadowed, methods, line_map = plan
         try:
             tree = sources.parse(text, check_nesting=False)
         except sources.SourceError:
             plan = None
         else:
-            facts = ModuleFacts(path, name, package, source, tree, parsed_text=text)
+            facts = ModuleFacts(path, name, package, source, tree, parsed_text=text, line_map=line_map)
             facts._unparsed.update(pending["def"])
             facts._unparsed_classes.update(pending["class"])
             facts._unparsed_assignments.update(pending["assign"])
             facts._blanked.extend(blanked)
             facts._shadowed.update(shadowed)
-            walk.walk(tree, _Collector(facts))
+            # the parents, which nearly every module parsed for its hand-offs needs, in the same walk
+            facts._parents = {}
+            walk.walk(tree, _Collector(facts), facts._parents)
             if not methods or _wire_methods(facts, methods):
                 return facts
     return collect(path, name, package, source, sources.parse(source))
@@ -883,7 +900,34 @@ def _wire_methods(facts: ModuleFacts, methods: Dict[int, Tuple[str, Dict[str, Tu
     return True
 
 
-_Plan = Tuple[str, Dict[str, Dict[str, Tuple[int, int]]], List[Tuple[int, int]], set, Dict[int, Tuple[str, Dict[str, Tuple[int, int]]]]]
+class _LineMap:
+    """Line numbers in a text parsed with whole lines left out -> line numbers in the file."""
+
+    __slots__ = ("starts", "removed")
+
+    def __init__(self) -> None:
+        self.starts = [1]  # the first line (in the text parsed) after each cut ...
+        self.removed = [0]  # ... and how many lines were left out above it
+
+    def add(self, line: int, removed: int) -> None:
+        if self.starts[-1] == line:
+            self.removed[-1] = removed
+        else:
+            self.starts.append(line)
+            self.removed.append(removed)
+
+    def line(self, line: int) -> int:
+        return line + self.removed[bisect.bisect_right(self.starts, line) - 1]
+
+    def range(self, rng: CodeRange, shift: int = 0) -> CodeRange:
+        """``rng`` (``shift`` lines down) in the file's lines. A range that ends at the start of a
+        line (a newline, a blank line) ends right after its last line, not after the lines cut there."""
+        first, last = rng.start.line + shift, rng.end.line + shift
+        end = CodePosition(self.line(last - 1) + 1, 0) if rng.end.column == 0 and last > first else CodePosition(self.line(last), rng.end.column)
+        return CodeRange(CodePosition(self.line(first), rng.start.column), end)
+
+
+_Plan = Tuple[str, Dict[str, Dict[str, Tuple[int, int]]], List[Tuple[int, int]], set, Dict[int, Tuple[str, Dict[str, Tuple[int, int]]]], _LineMap]
 
 
 def _plan(source: str, eager: "re.Pattern[str]") -> Optional[_Plan]:
@@ -933,12 +977,22 @@ def _plan(source: str, eager: "re.Pattern[str]") -> Optional[_Plan]:
     if not blanked:
         return None
     blanked.sort()
+    # the left-out lines are removed, not blanked: libcst would build three nodes for each blank
+    # line (on a big module, more than for the code parsed); positions are mapped back
+    kept: List[str] = []
+    line_map = _LineMap()
+    done = 0
     for first, end in blanked:
-        lines[first - 1 : end] = [""] * (end - first + 1)
+        kept.extend(lines[done : first - 1])
+        done = end
+        while done < len(lines) - 1 and not lines[done].strip():
+            done += 1  # and the blank lines after it, up to the next statement (or the file's end)
+        line_map.add(len(kept) + 1, done - len(kept))
+    kept.extend(lines[done:])
     pending: Dict[str, Dict[str, Tuple[int, int]]] = {"def": {}, "class": {}, "assign": {}}
     for (kind, name), lines_ in last.items():
         pending[kind][name] = lines_
-    return "\n".join(lines), pending, blanked, shadowed, methods
+    return "\n".join(kept), pending, blanked, shadowed, methods, line_map
 
 
 _GLOBAL = re.compile(r"^[ \t]+global[ \t]", re.M)

@@ -415,7 +415,11 @@ def awaited_in_request(site: TaskSite) -> bool:
             if n not in holding and any(_holds_any(v, holding) for v in values):
                 holding.add(n)
                 grew = True
-    return bool(holding) and _awaits_any(fn.node.body, holding)
+    if not holding:
+        return False
+    if fn.awaited_names is None:  # asked by several rules for each of the function's create_task
+        fn.awaited_names = _awaited_names(fn.node.body)
+    return not holding.isdisjoint(fn.awaited_names)
 
 
 def _holds_any(value: cst.BaseExpression, names_: set) -> bool:
@@ -443,7 +447,7 @@ class _AwaitedNames:
             self.names.add(node.value)
 
 
-def _awaits_any(body: cst.CSTNode, names_: set) -> bool:
+def _awaited_names(body: cst.CSTNode) -> frozenset:
     visitor = _AwaitedNames()
     walk.walk(body, visitor)
-    return bool(visitor.names & names_)
+    return frozenset(visitor.names)

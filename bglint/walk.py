@@ -257,12 +257,13 @@ _Hooks = Tuple[Optional[Callable[[Any], Any]], Optional[Callable[[Any], Any]]]
 _LEAVE = object()
 
 
-def walk(node: cst.CSTNode, visitor: object) -> None:
+def walk(node: cst.CSTNode, visitor: object, parents: Optional[Dict[int, cst.CSTNode]] = None) -> None:
     """Call ``visitor.visit_<Class>(n)`` before and ``visitor.leave_<Class>(n)`` after the children of
     every significant node under (and including) ``node``, in libcst's order.
 
     Only per-class hooks are honoured (not ``visit_<Class>_<field>``); iterative, so deep trees
-    do not exhaust the stack.
+    do not exhaust the stack. ``parents``: filled with ``id(child) -> node`` for every node
+    visited below ``node`` (the visitor must then descend everywhere).
     """
     hooks: Dict[type, _Hooks] = {}
     stack: List[Any] = [node]
@@ -283,7 +284,11 @@ def walk(node: cst.CSTNode, visitor: object) -> None:
             stack.append((leave, item))
             stack.append(_LEAVE)
         if descend:
-            stack.extend(reversed(children(item)))
+            kids = children(item)
+            if parents is not None:
+                for kid in kids:
+                    parents[id(kid)] = item
+            stack.extend(reversed(kids))
 
 
 def significant_children_reference(node: cst.CSTNode) -> List[cst.CSTNode]:

@@ -8,7 +8,11 @@ the others when first looked up (``facts.build``). Per file, every top-level def
 assigned name of a whole parse (``facts.collect``) is looked up on one on-demand parse, before
 anything else of that file is parsed, and must be the same statement (for a class, also each of its
 methods, looked up the same way, with the same facts, and the class's extent); and every name that
-a function binds with ``global`` and imports must be known (``any_imports``) without parsing the rest. Files Python or
+a function binds with ``global`` and imports must be known (``any_imports``) without parsing the rest.
+Positions are checked against libcst's own metadata on the whole parse: every call, name and def
+found from the code of its statement (as bglint finds positions), on the whole parse and in what
+was parsed with the module (a text without the lines left out), and by the metadata of that
+shorter tree mapped back to the file's lines. Files Python or
 libcst cannot parse are skipped (the crash sweep counts them). Exit status 1 on any difference.
 """
 
@@ -19,6 +23,7 @@ import ast
 import sys
 import sysconfig
 import time
+from collections import Counter
 from pathlib import Path
 from typing import List, Optional, Sequence
 
@@ -27,7 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sweep import py_files  # noqa: E402
 
-from bglint import sources  # noqa: E402
+import libcst as cst  # noqa: E402
+
+from bglint import sources, walk  # noqa: E402
 from bglint.facts import build, collect  # noqa: E402
 from bglint.report import PREFILTER  # noqa: E402
 
@@ -63,7 +70,7 @@ def check_file(path: Path) -> Optional[List[str]]:
     except (sources.SourceError, SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
         return None
     lazy = build(str(path), "m", "", text, PREFILTER)
-    out: List[str] = []
+    out: List[str] = _eager_position_differences(lazy, whole)
     missing = [n for n in _global_imports(text) if n not in lazy.any_imports]
     if missing:
         out.append(f"imported as global, unknown until parsed: {', '.join(sorted(set(missing)))}")
@@ -79,6 +86,37 @@ def check_file(path: Path) -> Optional[List[str]]:
                 out.append(f"{kind[:-1]} {name}: on demand the one at {_start(lazy, node)}, whole parse the one at {_start(whole, want)}")
             elif kind == "classes":
                 out.extend(_method_differences(name, lazy, got, whole, value))
+    return out
+
+
+def _spans(module, top_nodes, whole_tree: bool = False) -> List[tuple]:  # type: ignore[no-untyped-def]
+    """(kind, start, end, code) of every call, name and def under ``top_nodes``; ``whole_tree``:
+    positions from the whole tree's metadata instead of one statement's code."""
+    out = []
+    stack = list(top_nodes)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (cst.Call, cst.Name, cst.FunctionDef, cst.ClassDef)):
+            rng = module.positions[node] if whole_tree else module.position(node)
+            out.append((type(node).__name__, rng.start.line, rng.start.column, rng.end.line, rng.end.column, module.code_for(node)))
+        stack.extend(walk.children(node))
+    return out
+
+
+def _eager_position_differences(lazy, whole) -> List[str]:  # type: ignore[no-untyped-def]
+    """Every call, name and def must sit where libcst's own metadata puts it on a whole parse:
+    on the whole parse, found from the code of the statement holding it; and in the statements
+    parsed with the module (from a text without the lines left out), found either way."""
+    # by statement first: once the whole tree's metadata is computed, ``position`` answers from it
+    checks = [("whole parse, by statement", _spans(whole, whole.tree.body))]
+    want = Counter(_spans(whole, whole.tree.body, whole_tree=True))
+    if lazy.parsed_text != lazy.source:
+        checks += [("on demand, by statement", _spans(lazy, lazy.tree.body)), ("on demand, whole tree", _spans(lazy, lazy.tree.body, whole_tree=True))]
+    out = []
+    for how, spans in checks:
+        wrong = list(Counter(spans) - want)  # counted: two nodes must not share one place
+        if wrong:
+            out.append(f"{len(wrong)} position(s) differ ({how}), e.g. {wrong[0][:5]}")
     return out
 
 

@@ -94,3 +94,4 @@ APPS = [
 @pytest.mark.parametrize("text", APPS)
 def test_findings_on_demand_equal_findings_of_a_whole_parse(tmp_path: Path, text: str) -> None:
     assert _findings(tmp_path, text, eager=True) == _findings(tmp_path, text, eager=False)
+

@@ -228,8 +228,14 @@ def test_only_what_can_hold_a_hand_off_is_parsed_with_the_module() -> None:
     module = build("m.py", "m", "", text, PREFILTER)
     assert not module.complete
     assert "def helper" not in module.parsed_text and "class Model" not in module.parsed_text and "CONFIG" not in module.parsed_text
-    assert module.parsed_text.count("\n") == text.count("\n")
+    # the lines left out are cut from the text parsed (CONFIG, helper and Model, each with the
+    # blank line after it); the positions of what was parsed are still the file's
+    assert module.parsed_text == "from x import y\n\nasync def ep(tasks):\n    tasks.add_task(helper)\n"
     assert [c for c, _ in module.calls] and "ep" in dict.keys(module.functions)
+    (call, _), = module.calls
+    assert module.code_for(call) == "tasks.add_task(helper)" and module.position(call).start.line == 12
+    assert module.position(module.functions["ep"].node).end.line == 12
+    assert {rng.start.line for rng in module.positions.values()} <= set(range(1, 13))
     # membership is answered without parsing; asking for the facts parses that statement only
     assert "helper" in module.functions and "Model" in module.classes and "CONFIG" in module.assignments
     assert not module.complete
@@ -350,7 +356,7 @@ def test_a_plan_that_does_not_fit_the_tree_falls_back_to_a_whole_parse(monkeypat
     plan = facts_mod._plan(text, PREFILTER)
     assert plan is not None and plan[4]
     wrong = {index: ("NotS", pending) for index, (_, pending) in plan[4].items()}
-    monkeypatch.setattr(facts_mod, "_plan", lambda source, eager: plan[:4] + (wrong,))
+    monkeypatch.setattr(facts_mod, "_plan", lambda source, eager: plan[:4] + (wrong,) + plan[5:])
     module = facts_mod.build("m.py", "m", "", text, PREFILTER)
     assert module.complete and not module._methods
     assert sorted(module.classes["S"].methods) == ["plain", "size", "spawn", "work"]
