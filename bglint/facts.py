@@ -608,10 +608,11 @@ class ModuleFacts:
         not found exactly once at a line start)."""
         key = id(unit)
         if key not in self._statement_positions:
+            # what libcst's codegen indents by: each block, and the cases of a `match`
             indents = [
                 self.tree.default_indent if block.indent is None else block.indent
                 for block in reversed(above)
-                if isinstance(block, cst.IndentedBlock)
+                if isinstance(block, (cst.IndentedBlock, cst.Match))
             ]
             self._statement_positions[key] = _StatementPositions.compute(unit, self.tree, self.parsed_text, indents, self._line_map)
         return self._statement_positions[key]

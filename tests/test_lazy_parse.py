@@ -95,3 +95,24 @@ APPS = [
 def test_findings_on_demand_equal_findings_of_a_whole_parse(tmp_path: Path, text: str) -> None:
     assert _findings(tmp_path, text, eager=True) == _findings(tmp_path, text, eager=False)
 
+
+def test_a_statement_in_a_match_case_is_found_at_its_own_line(tmp_path: Path) -> None:
+    # libcst indents a `match`'s cases itself (not through a block): the position of a statement
+    # in a case must count that indentation, or it is found at the first line with the same code
+    # indented one level less (here the `if`'s), and the finding on line 12 is lost as a duplicate
+    text = (
+        "import time\n"
+        "from fastapi import BackgroundTasks, FastAPI\n\n"
+        "app = FastAPI()\n\n\n"
+        "async def work(kind: str) -> None:\n"
+        "    if kind:\n"
+        "        time.sleep(1)\n"
+        "    match kind:\n"
+        "        case 'a':\n"
+        "            time.sleep(1)\n\n\n"
+        "@app.post('/go')\n"
+        "async def go(bg: BackgroundTasks):\n"
+        "    bg.add_task(work, 'a')\n"
+    )
+    for eager in (True, False):
+        assert [line for line, code in _findings(tmp_path, text, eager) if code == "BG201"] == [9, 12]
