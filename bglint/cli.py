@@ -11,7 +11,7 @@ import os
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 import click
 
@@ -246,7 +246,7 @@ def _in_processes(args: list, workers: int) -> List["Report"]:
 
     reports: List[Report] = []
     with cf.ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_run_project, *a) for a in args]
+        futures = [pool.submit(_run_project_and_release, *a) for a in args]
         for future, a in zip(futures, args):
             try:
                 reports.append(future.result())
@@ -256,6 +256,16 @@ def _in_processes(args: list, workers: int) -> List["Report"]:
                 lost.errors = [FileError(discovery.display(p), "internal error in bglint: the process checking this file died", internal=True) for p in a[1]]
                 reports.append(lost)
     return reports
+
+
+def _run_project_and_release(*args: Any) -> "Report":
+    """:func:`_run_project` in a worker process, which then hands the memory of the project's
+    trees back to the system (the next project, or the other worker, may need it)."""
+    from bglint import sources
+
+    report = _run_project(*args)
+    sources.release_freed_memory()
+    return report
 
 
 def _replay(settings: Settings, files: List[Path], root: Optional[Path]) -> Tuple[Optional["Report"], List[Path], "Cache"]:
