@@ -3,15 +3,17 @@
 flake8 hands each file to :class:`Plugin` with the text it read (``lines``: from disk, or from stdin
 when an editor pipes unsaved text), so that text is what is linted, never the file on disk. Findings
 in one file can come from hand-offs in another (a function is a task because some other module
-passes it to ``add_task``), so each file is linted inside its project: the project index, the engine
-and the list of the project's other files are built once per process and project root, then reused
-for every file of that project (flake8 runs files in several processes; each has its own cache).
+passes it to ``add_task``), so each file is linted inside its project: the list of the project's
+other files, and when it must be analysed the engine and the project index, are built once per
+process and project root, then reused for every file of that project (flake8 runs files in several
+processes; each has its own).
 
 Inside a project (a folder with ``pyproject.toml``, ``setup.py``, ``setup.cfg`` or ``.git``), the
 findings of all its files are kept in bglint's cache (``.bglint_cache/``, an entry of its own beside
 those of ``bglint check``): a flake8 run over a project whose files did not change since the last
-one answers every file from there, without parsing, as long as the text flake8 hands in is the
-file on disk. Otherwise the whole project is linted once per process and the entry rewritten.
+one answers every file from there, without loading the parser, as long as the text flake8 hands
+in is the file on disk. Otherwise the whole project is linted once per process and the entry
+rewritten.
 
 flake8 does the selection (``--select``/``--ignore``/``# noqa``); bglint only honours its own
 ``# bglint: ignore[...]`` and ``# bglint: skip-file`` comments. Rules that are off by default in
@@ -22,16 +24,18 @@ from __future__ import annotations
 
 import ast
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from bglint import __version__, sources
+from bglint import __version__, codes, sources
 from bglint.config import RawConfig, Settings, build_settings, expand, find_config, load_file, with_overrides
-from bglint.engine import PREFILTER, Engine, InternalError, _Run, project_root
 from bglint.model import Finding
-from bglint.project import Project
-from bglint.report import candidates
+from bglint.report import PREFILTER, candidates, project_root
+
+if TYPE_CHECKING:  # the engine (and libcst) is loaded only when a project must be analysed
+    from bglint.engine import Engine, _Run
+    from bglint.project import Project
 
 Error = Tuple[int, int, str, type]
 
@@ -41,25 +45,52 @@ _STDIN_NAMES = ("stdin", "-")
 
 @dataclass
 class _ProjectState:
-    engine: Engine
-    project: Project
-    # the project's files that can hold a hand-off (read and filtered once, not once per file)
-    candidates: List[Path]
-    # the analysis of the project (its task index), kept while no file's text changes
-    run: Optional[_Run] = None
+    settings: Settings
+    # the project's files (the file flake8 handed in first, and the others found beside it)
+    files: List[Path]
     # the findings of every file of the project (by absolute path), from the cache or one lint of
     # the whole project; dropped as soon as flake8 hands in a text that is not the file on disk
     findings: Optional[Dict[str, List[Finding]]] = None
+    # the rest is built only when the project is analysed in this process (nothing is while the
+    # findings come from the cache): the engine, its index, which files can hold a hand-off and
+    # the analysis (its task index), kept while no file's text changes
+    _engine: Optional["Engine"] = field(default=None, repr=False)
+    _project: Optional["Project"] = field(default=None, repr=False)
+    _candidates: Optional[List[Path]] = field(default=None, repr=False)
+    run: Optional["_Run"] = None
 
-    def analysis(self) -> _Run:
+    @property
+    def engine(self) -> "Engine":
+        if self._engine is None:
+            from bglint.engine import Engine
+
+            self._engine = Engine(self.settings, use_noqa=False)
+        return self._engine
+
+    @property
+    def project(self) -> "Project":
+        if self._project is None:
+            self._project = self.engine.new_project()
+        return self._project
+
+    @property
+    def candidates(self) -> List[Path]:
+        if self._candidates is None:
+            self._candidates = candidates(self.files, self.project.source)
+        return self._candidates
+
+    def analysis(self) -> "_Run":
         if self.run is None:
+            from bglint.engine import _Run
+
             self.run = _Run(self.engine, self.project, self.candidates)
         return self.run
 
     def use_text(self, path: Path, text: str) -> None:
         """Lint ``path`` as ``text`` (what flake8 read), which may differ from the file on disk."""
         try:
-            current: Optional[str] = self.project.source(path).text
+            # before the project is analysed here, its texts are the files on disk
+            current: Optional[str] = (self._project.source(path) if self._project is not None else sources.read(path)).text
         except sources.SourceError:
             current = None
         if current == text:
@@ -67,9 +98,9 @@ class _ProjectState:
         self.findings = None
         self.project.set_source(path, text)
         key = path.resolve()
-        self.candidates = [f for f in self.candidates if f.resolve() != key]
+        self._candidates = [f for f in self.candidates if f.resolve() != key]
         if PREFILTER.search(text):
-            self.candidates.append(path)
+            self._candidates.append(path)
         self.run = None
 
 
@@ -78,11 +109,15 @@ _STATES: Dict[Tuple[Optional[Path], Optional[Path]], _ProjectState] = {}
 
 def _settings_for(path: Path) -> Settings:
     """The project's own ``[tool.bglint]`` settings, with every rule flake8 may select running."""
-    from bglint.rules import ALL_CODES, DEFAULT_CODES
+    return _build_settings(find_config(path), project_root(path))
 
-    found = find_config(path)
+
+def _build_settings(found: Optional[Path], root: Optional[Path]) -> Settings:
+    # the codes from bglint.codes, not bglint.rules: that imports the rules, and libcst with them
+    ALL_CODES = tuple(codes.CODES)
+    DEFAULT_CODES = tuple(c for c, on in codes.CODES.items() if on)
     raw = load_file(found) if found else RawConfig()
-    settings = build_settings(raw, ALL_CODES, DEFAULT_CODES, root=project_root(path) or Path.cwd())
+    settings = build_settings(raw, ALL_CODES, DEFAULT_CODES, root=root or Path.cwd())
     # rules that are off by default still run (flake8's default ignore list hides them unless they
     # are selected there), except those the project's own `ignore` turns off
     ignored = expand(raw.values.get("ignore", []), ALL_CODES, "ignore")
@@ -90,6 +125,7 @@ def _settings_for(path: Path) -> Settings:
     return with_overrides(settings, select=settings.select | off_by_default)
 
 
+_SETTINGS: Dict[Tuple[Optional[Path], Optional[Path]], Settings] = {}
 # folder -> (project root, settings): flake8 hands in every file of a folder, one by one
 _FOLDERS: Dict[str, Tuple[Optional[Path], Settings]] = {}
 
@@ -98,27 +134,34 @@ def _state_for(path: Path) -> _ProjectState:
     folder = os.path.dirname(os.path.abspath(path))
     known = _FOLDERS.get(folder)
     if known is None:
-        known = _FOLDERS[folder] = (project_root(path), _settings_for(path))
+        root = project_root(path)
+        found = find_config(path)
+        # built once per configuration file and root: flake8 hands in a project's folders one by one
+        settings = _SETTINGS.get((found, root))
+        if settings is None:
+            settings = _SETTINGS[(found, root)] = _build_settings(found, root)
+        known = _FOLDERS[folder] = (root, settings)
     root, settings = known
     key = (root, settings.config_file)
     state = _STATES.get(key)
     if state is None:
-        engine = Engine(settings, use_noqa=False)
-        project = engine.new_project()
-        files = engine.context_files([path]) + ([path] if path.exists() else [])
-        state = _ProjectState(engine, project, candidates(files, project.source))
+        from bglint.report import context_files
+
+        files = context_files([path], settings, root) + ([path] if path.exists() else [])
+        state = _ProjectState(settings, files)
         if root is not None:
-            state.findings = _project_findings(state, files)
+            state.findings = _project_findings(state)
         _STATES[key] = state
     return state
 
 
-def _project_findings(state: _ProjectState, files: List[Path]) -> Optional[Dict[str, List[Finding]]]:
+def _project_findings(state: _ProjectState) -> Optional[Dict[str, List[Finding]]]:
     """The findings of every file of the project: replayed from the cache if no file changed, else
     from one lint of the whole project (then stored). None when that cannot be trusted (a crash)."""
     from bglint import cache as cache_mod
 
-    store = cache_mod.entry(state.engine.settings, files, extra=["flake8"])
+    files = state.files
+    store = cache_mod.entry(state.settings, files, extra=["flake8"])
     by_file: Dict[str, List[Finding]] = {os.path.abspath(f): [] for f in files}
     hit = store.replay(files, PREFILTER)
     if hit is not None:
@@ -152,6 +195,8 @@ def lint_lines(filename: str, lines: Sequence[str]) -> Iterator[Tuple[int, int, 
         for f in known:
             yield f.line, f.column - 1, f"{f.code} {f.message}"
         return
+    from bglint.engine import InternalError
+
     run = state.analysis()
     if not PREFILTER.search(text) and path.resolve() not in run.tasks():
         return
@@ -179,9 +224,8 @@ class Plugin:
 
     @classmethod
     def add_options(cls, option_manager: Any) -> None:
-        from bglint.rules import ALL_RULES
-
-        option_manager.extend_default_ignore([r.code for r in ALL_RULES if not r.default_enabled])
+        # flake8's main process calls this before it starts its workers: nothing heavy is imported
+        option_manager.extend_default_ignore([code for code, on in codes.CODES.items() if not on])
 
     @classmethod
     def parse_options(cls, options: Any) -> None:

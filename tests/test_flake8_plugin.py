@@ -12,7 +12,7 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import pytest
 
-from bglint import flake8_plugin
+from bglint import codes, flake8_plugin
 from bglint.model import Rule, Severity
 from bglint.rules import ALL_RULES
 
@@ -215,6 +215,7 @@ def test_a_task_is_known_from_hand_offs_in_other_files(tmp_path: Path, monkeypat
     monkeypatch.setattr(registry, "ALL_RULES", (*registry.ALL_RULES, TASK_RULE))
     monkeypatch.setattr(registry, "ALL_CODES", (*registry.ALL_CODES, TASK_RULE.code))
     monkeypatch.setattr(registry, "DEFAULT_CODES", (*registry.DEFAULT_CODES, TASK_RULE.code))
+    monkeypatch.setattr(codes, "CODES", {**codes.CODES, TASK_RULE.code: True})
     monkeypatch.setattr(flake8_plugin, "_STATES", {})
     app = "from fastapi import BackgroundTasks\nfrom pkg import jobs\n\n\ndef view(t: BackgroundTasks):\n    t.add_task(jobs.send_email, 'a')\n"
     root = _project(tmp_path, {"pkg/__init__.py": "", "pkg/app.py": app, "pkg/jobs.py": JOBS})
@@ -257,3 +258,27 @@ def test_an_unchanged_project_is_answered_from_the_cache(tmp_path: Path, monkeyp
     # a changed file elsewhere in the project invalidates the entry: `sender_for` now calls the task
     (root / "pkg" / "jobs.py").write_text(JOBS.replace("return functools.partial(send_email, email)", "return send_email(email)"), encoding="utf-8")
     assert lint(app) == [(10, 19, "BG301"), (11, 19, "BG301"), (12, 4, "BG302")]
+
+
+def test_a_process_answered_from_the_cache_never_loads_the_parser(tmp_path: Path) -> None:
+    root = _project(tmp_path, {"pkg/__init__.py": "", "pkg/app.py": APP, "pkg/jobs.py": JOBS})
+    # each run is a new process, as each flake8 worker is
+    script = textwrap.dedent(
+        """\
+        import sys
+        from bglint import flake8_plugin
+        path = sys.argv[1]
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines(keepends=True)
+        found = sorted(text.split()[0] for _, _, text, _ in flake8_plugin.Plugin(None, path, lines).run())
+        print(" ".join(found), "libcst" in sys.modules)
+        """
+    )
+    app = str(root / "pkg" / "app.py")
+
+    def run() -> str:
+        done = subprocess.run([sys.executable, "-c", script, app], cwd=root, capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+
+    assert run() == "BG301 BG302 True"  # analysed: the parser was needed
+    assert run() == "BG301 BG302 False"  # replayed
