@@ -78,17 +78,31 @@ def _own_files() -> List[Tuple[str, int, int]]:
 
 
 def run_key(settings: Any, files: Sequence[Union[str, Path]], cwd: Path, extra: Sequence[str] = ()) -> str:
-    data = {
-        "format": FORMAT,
-        "version": __version__,
-        "python": sys.version,
-        "own": _own_files(),
-        "settings": {f.name: _canonical(getattr(settings, f.name)) for f in fields(settings)},
-        "cwd": str(cwd),
-        "files": sorted(str(p) for p in files),
-        "extra": list(extra),
-    }
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
+    key = hashlib.sha256(_run_basis(settings, str(cwd), tuple(extra)))
+    key.update(json.dumps(sorted(map(str, files))).encode())
+    return key.hexdigest()[:32]
+
+
+_BASES: Dict[Tuple[int, str, Tuple[str, ...]], Tuple[Any, bytes]] = {}
+
+
+def _run_basis(settings: Any, cwd: str, extra: Tuple[str, ...]) -> bytes:
+    """Everything of a run key but its files, serialized once per settings (a run over many
+    projects asks for one key per project)."""
+    found = _BASES.get((id(settings), cwd, extra))
+    if found is None or found[0] is not settings:
+        data = {
+            "format": FORMAT,
+            "version": __version__,
+            "python": sys.version,
+            "own": _own_files(),
+            "settings": {f.name: _canonical(getattr(settings, f.name)) for f in fields(settings)},
+            "cwd": cwd,
+            "extra": list(extra),
+        }
+        # the settings object is kept with its bytes: its id cannot be another's while it is here
+        found = _BASES[(id(settings), cwd, extra)] = (settings, json.dumps(data, sort_keys=True).encode())
+    return found[1]
 
 
 def digest(data: bytes) -> str:

@@ -182,11 +182,10 @@ def check(
 def _run(settings: Settings, files: List[Path], fix: bool, diff: bool, unsafe: bool, no_cache: bool, jobs: int) -> "Report":
     """Check ``files``, one project at a time (see :func:`_projects`), in ``jobs`` processes when
     there are several projects (0: one per core)."""
-    from bglint.report import Report, project_root
+    from bglint.report import Report
 
-    memo: Dict[Path, Optional[Path]] = {}
-    groups = _projects(files, memo)
-    args = [(settings, group, fix, diff, unsafe, no_cache, project_root(group[0], memo) if group else None) for group in groups]
+    groups = _projects(files)
+    args = [(settings, group, fix, diff, unsafe, no_cache, root) for root, group in groups]
     workers = min(len(groups), jobs or os.cpu_count() or 1)
     if workers <= 1:
         reports = [_run_project(*a) for a in args]
@@ -221,22 +220,37 @@ def _run(settings: Settings, files: List[Path], fix: bool, diff: bool, unsafe: b
     return merged
 
 
-def _projects(files: Sequence[Path], memo: Optional[Dict[Path, Optional[Path]]] = None) -> List[List[Path]]:
+def _projects(files: Sequence[Path], memo: Optional[Dict[Path, Optional[Path]]] = None) -> List[Tuple[Optional[Path], List[Path]]]:
     """``files`` by project: the folder holding the nearest pyproject.toml, setup.py, setup.cfg or
     .git, else the folder above the file's top package. Each project is analysed on its own (its
-    own index and task list), whether the run uses one process or several."""
-    from bglint.report import package_root, project_root
+    own index and task list), whether the run uses one process or several. Returns each project's
+    root (the folder with the marker; None outside one) and its files."""
+    from bglint.report import package_root, package_root_at, project_root, project_root_at, real_folder
 
-    by_root: Dict[Path, List[Path]] = {}
-    roots: Dict[str, Path] = {}
+    memo = {} if memo is None else memo
+    by_key: Dict[Path, Tuple[Optional[Path], List[Path]]] = {}
+    folders: Dict[str, Tuple[Path, Optional[Path]]] = {}
+    real: Dict[str, str] = {}
+    packages: Dict[Path, Path] = {}
     for path in files:
-        folder = os.path.dirname(os.path.abspath(path))  # resolved once per folder, below
-        root = roots.get(folder)
-        if root is None:
-            root = project_root(path, memo) or package_root(path)
-            roots[folder] = root
-        by_root.setdefault(root, []).append(path)
-    return list(by_root.values()) or [[]]
+        folder = os.path.dirname(os.path.abspath(path))  # looked at once per folder, below
+        known = folders.get(folder)
+        if known is None:
+            if ".." in Path(path).parts or os.path.islink(path):
+                # resolved as the path says (a symlink to a file elsewhere, `..` after a symlink)
+                root = project_root(path, memo)
+                known = (root or package_root(path), root)
+            else:
+                resolved = Path(real_folder(folder, real))
+                root = project_root_at(resolved, memo)
+                known = (root or package_root_at(resolved, packages), root)
+            folders[folder] = known
+        key, root = known
+        group = by_key.get(key)
+        if group is None:
+            group = by_key[key] = (root, [])
+        group[1].append(path)
+    return list(by_key.values()) or [(None, [])]
 
 
 def _in_processes(args: list, workers: int) -> List["Report"]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
@@ -100,6 +101,11 @@ def project_root(start: Path, memo: Optional[Dict[Path, Optional[Path]]] = None)
     folder = start.resolve()
     if not folder.is_dir():
         folder = folder.parent
+    return project_root_at(folder, memo)
+
+
+def project_root_at(folder: Path, memo: Optional[Dict[Path, Optional[Path]]] = None) -> Optional[Path]:
+    """:func:`project_root` of a folder already resolved."""
     memo = {} if memo is None else memo
     passed: List[Path] = []
     found: Optional[Path] = None
@@ -121,10 +127,42 @@ def project_root(start: Path, memo: Optional[Dict[Path, Optional[Path]]] = None)
 
 def package_root(path: Path) -> Path:
     """The folder above the top package holding ``path`` (its own folder outside packages)."""
-    folder = path.resolve().parent
-    while (folder / "__init__.py").is_file() and folder.parent != folder:
+    return package_root_at(path.resolve().parent, {})
+
+
+def package_root_at(folder: Path, memo: Dict[Path, Path]) -> Path:
+    """:func:`package_root` of a file in ``folder`` (resolved); ``memo``: folder -> answer."""
+    passed: List[Path] = []
+    while True:
+        found = memo.get(folder)
+        if found is not None:
+            break
+        passed.append(folder)
+        if folder.parent == folder or not (folder / "__init__.py").is_file():
+            found = folder
+            break
         folder = folder.parent
-    return folder
+    for seen in passed:
+        memo[seen] = found
+    return found
+
+
+def real_folder(folder: str, memo: Dict[str, str]) -> str:
+    """``os.path.realpath`` of an absolute, normalized ``folder``: one ``lstat`` for each folder
+    not seen yet, where ``realpath`` takes one for every component, every time."""
+    found = memo.get(folder)
+    if found is None:
+        parent, name = os.path.split(folder)
+        if not name or parent == folder:
+            found = os.path.realpath(folder)
+        else:
+            try:
+                link = stat.S_ISLNK(os.lstat(folder).st_mode)
+            except OSError:
+                link = True  # realpath says what it is
+            found = os.path.realpath(folder) if link else os.path.join(real_folder(parent, memo), name)
+        memo[folder] = found
+    return found
 
 
 _UNKNOWN = Path()

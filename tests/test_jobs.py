@@ -43,7 +43,44 @@ def projects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_files_are_grouped_by_project(projects: Path) -> None:
     files = sorted(projects.rglob("*.py"))
     groups = _projects(files)
-    assert sorted(sorted(p.parent.parent.name for p in g) for g in groups) == [["one"] * 3, ["three"] * 3, ["two"] * 3]
+    assert sorted(sorted(p.parent.parent.name for p in g) for _, g in groups) == [["one"] * 3, ["three"] * 3, ["two"] * 3]
+    assert sorted(root.name for root, _ in groups) == ["one", "three", "two"]
+
+
+def test_grouping_resolves_folders_as_resolve_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # _projects resolves each folder once (one lstat per new folder) instead of resolve() per file:
+    # the same groups and roots as the definition, through symlinked folders and files too
+    from bglint.report import package_root, project_root
+
+    monkeypatch.chdir(tmp_path)
+    files = {
+        "one/pyproject.toml": "",
+        "one/one_app/__init__.py": "",
+        "one/one_app/api.py": "",
+        "one/one_app/sub/__init__.py": "",
+        "one/one_app/sub/deep.py": "",
+        "loose/script.py": "",
+        "pkgonly/p/__init__.py": "",
+        "pkgonly/p/q/__init__.py": "",
+        "pkgonly/p/q/m.py": "",
+        "two/setup.cfg": "",
+        "two/lib/t.py": "",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    (tmp_path / "linkdir").symlink_to(tmp_path / "one" / "one_app", target_is_directory=True)
+    (tmp_path / "two" / "lnk").mkdir()
+    (tmp_path / "two" / "lnk" / "api.py").symlink_to(tmp_path / "one" / "one_app" / "api.py")
+    paths = sorted(Path(p) for p in tmp_path.rglob("*.py")) + [Path("linkdir/api.py"), Path("loose/../pkgonly/p/q/m.py")]
+    want: dict = {}
+    for path in paths:
+        root = project_root(path)
+        want.setdefault((root, root or package_root(path)), []).append(path)
+    got = _projects(paths)
+    key = lambda pair: (str(pair[0]), [str(p) for p in pair[1]])  # noqa: E731 (None sorts too)
+    assert sorted(got, key=key) == sorted(((root, files_) for (root, _), files_ in want.items()), key=key)
+    assert (tmp_path / "one").resolve() in [root for root, _ in got] and None in [root for root, _ in got]
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
