@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List
+from typing import Dict, List
 
 import click
 
@@ -22,11 +22,14 @@ def render_concise(out: Output) -> str:
 
 def render_full(out: Output) -> str:
     parts: List[str] = []
+    split: Dict[str, List[str]] = {}  # each file's lines, split once for all its findings
     for f in out.findings:
         head = f"{f.path}:{f.line}:{f.column}: "
         code = click.style(f.code, fg=_COLOURS.get(f.severity, "red"), bold=True) if out.color else f.code
         parts.append(f"{click.style(head, bold=True) if out.color else head}{code} {f.message}")
-        lines = out.texts.get(f.path, "").splitlines()
+        lines = split.get(f.path)
+        if lines is None:
+            lines = split[f.path] = out.texts.get(f.path, "").splitlines()
         if 0 < f.line <= len(lines):
             src = lines[f.line - 1].rstrip("\r\n").expandtabs(1)
             gutter = str(f.line)
