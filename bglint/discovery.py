@@ -100,15 +100,15 @@ def _walk(directory: Path, patterns: Sequence[str], root: Optional[Path]) -> Ite
             top = None
     given = directory.as_posix()  # outside ``root``, paths are matched as given below it
 
-    def excluded(path: str, name: str, sub: str) -> bool:
+    def excluded(entry: "os.DirEntry[str]", sub: str) -> bool:
         if part_re is None or rel_re is None:
             return False
-        if part_re.match(name):
+        if part_re.match(entry.name):
             return True
         if top is not None:
             rel = "/".join(p for p in (top, sub) if p != ".")
-        elif os.path.islink(path):
-            return is_excluded(Path(path), patterns, root)  # a symlink may lead back under ``root``
+        elif _is_symlink(entry):
+            return is_excluded(Path(entry.path), patterns, root)  # a symlink may lead back under ``root``
         else:
             rel = sub if given == "." else f"{given.rstrip('/')}/{sub}"
         return rel_re.match(rel) is not None
@@ -128,18 +128,25 @@ def _walk(directory: Path, patterns: Sequence[str], root: Optional[Path]) -> Ite
             except OSError:
                 is_dir = False
             child = entry.name if sub == "." else f"{sub}/{entry.name}"
-            path = os.path.join(dirpath, entry.name)
             if is_dir:
-                if not excluded(path, entry.name, child) and not entry.is_symlink():
-                    folders.append((path, child))
+                if not excluded(entry, child) and not _is_symlink(entry):
+                    folders.append((entry.path, child))
             elif entry.name.endswith(".py"):
                 try:
                     regular = entry.is_file()
                 except OSError:
                     regular = False
-                if regular and not excluded(path, entry.name, child):
-                    yield Path(path)
+                if regular and not excluded(entry, child):
+                    yield Path(entry.path)
         stack.extend(reversed(folders))
+
+
+def _is_symlink(entry: "os.DirEntry[str]") -> bool:
+    """Known from the folder's listing, without a ``stat`` (as ``os.path.islink``: False on error)."""
+    try:
+        return entry.is_symlink()
+    except OSError:
+        return False
 
 
 def discover(paths: Sequence[str], exclude: Sequence[str], root: Optional[Path], respect_gitignore: bool = True) -> Discovered:
