@@ -14,7 +14,8 @@ Rows (each one a command run ``--repeat`` times in a row; the table shows the me
   that fills the cache. bglint is ``bglint`` on PATH or ``--bglint CMD``; without it these rows
   are skipped ("bglint not installed").
 * Peers, from the virtualenv ``--peer-venv`` (default ``<repo>/../venv-bench``):
-  ``ruff check --isolated --select ASYNC,FAST,S105,S106,S107,RUF006 --no-cache --exit-zero``,
+  ``ruff check --isolated --select ASYNC,FAST,S105,S106,S107,RUF006 --no-cache --exit-zero``
+  (and ``ruff warm``: the same with its cache in the scratch folder, after one untimed run),
   ``flake8 --select ASYNC --exit-zero`` (with flake8-async installed), ``fixit lint`` (its
   built-in rules). ``--isolated`` keeps ruff from reading the ``[tool.ruff]`` tables that some
   sdists ship, which would exclude files or ignore rules per file. flake8 reads configuration from
@@ -350,11 +351,20 @@ def bglint_jobs(bglint: Sequence[str], corpus: Corpus) -> List[Job]:
     ]
 
 
-def peer_job(peer: str, exe: Path, corpus: Corpus) -> Job:
+def peer_jobs(peer: str, exe: Path, corpus: Corpus) -> List[Job]:
     dirs = tuple(str(d) for d in corpus.dirs)
     if peer == "ruff":
-        cmd = (str(exe), "check", "--isolated", "--select", RUFF_SELECT, "--no-cache", "--exit-zero", *dirs)
-        return Job("ruff", corpus, cmd)
+        cmd = (str(exe), "check", "--isolated", "--select", RUFF_SELECT, "--exit-zero")
+        # warm: ruff's own cache, in the scratch working folder, filled by one untimed run
+        return [
+            Job("ruff", corpus, (*cmd, "--no-cache", *dirs)),
+            Job("ruff warm", corpus, (*cmd, "--cache-dir", ".ruff-bench-cache", *dirs), prime=True),
+        ]
+    return [peer_job(peer, exe, corpus)]
+
+
+def peer_job(peer: str, exe: Path, corpus: Corpus) -> Job:
+    dirs = tuple(str(d) for d in corpus.dirs)
     if peer == "flake8-async":
         return Job("flake8-async", corpus, (str(exe), "--select", "ASYNC", "--exit-zero", *dirs))
     # fixit's exit status: bit 0 = some file has violations, bit 1 = some file failed (e.g. syntax).
@@ -413,6 +423,11 @@ def render_table(results: Sequence[Result]) -> str:
 
 def notes_for(results: Sequence[Result]) -> List[str]:
     notes: List[str] = []
+    warm = {(r.job.tool, r.job.corpus.name): r.median_s for r in results if r.runs}
+    for corpus in sorted({r.job.corpus.name for r in results}):
+        ours, theirs = warm.get(("bglint warm", corpus)), warm.get(("ruff warm", corpus))
+        if ours and theirs:
+            notes.append(f"warm on {corpus}: bglint {fmt_seconds(ours)} s / ruff {fmt_seconds(theirs)} s = {ours / theirs:.2f}x")
     for r in results:
         where = f"{r.job.tool} on {r.job.corpus.name}"
         for run in r.bad_runs[:1]:
@@ -533,7 +548,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             elif args.skip_slow and c.name == "LARGE" and peer in SLOW_PEERS:
                 skip(peer, c.name, "slow on LARGE (--skip-slow; pass --no-skip-slow to time it)")
             else:
-                jobs.append(peer_job(peer, peer_exes[peer], c))
+                jobs.extend(peer_jobs(peer, peer_exes[peer], c))
         if fpython is None:
             skip("parse floor", c.name, "no interpreter with libcst")
         else:
