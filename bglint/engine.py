@@ -7,6 +7,7 @@ text (tests, editors). Fixing re-lints a file after each round of edits until no
 from __future__ import annotations
 
 import gc
+import os
 import traceback
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
@@ -169,7 +170,10 @@ class Engine:
             others = candidates(context, project.source)
         run = _Run(self, project, linted + others)
         wanted = {p.resolve() for p in linted} | set(run.tasks())
-        for path in (p for p in files if p.resolve() in wanted):
+        # `p.resolve() in wanted`, resolving (a stat per component) only the files that can be
+        # there: with the name of one of them, or a symlink (the only way to another name)
+        names = {p.name for p in wanted}
+        for path in (p for p in files if (p.name in names or os.path.islink(p)) and p.resolve() in wanted):
             try:
                 if fix:
                     run = self._fix_file(run, path, unsafe, write, report)

@@ -128,3 +128,19 @@ def test_errors_keep_the_project_order_when_some_projects_are_replayed(projects:
     tasks.write_text(tasks.read_text() + "\n# touched\n")
     again = runner().invoke(main, args)
     assert again.stderr == first.stderr and again.stdout == first.stdout
+
+
+def test_a_task_module_named_through_a_symlink_of_another_name_is_linted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the engine resolves only the files that can be a task's module: those named like one, and
+    # symlinks (whose target can have another name)
+    pkg = tmp_path / "one_app"
+    pkg.mkdir()
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "api.py").write_text(API.format(pkg="one_app"))
+    (pkg / "tasks.py").write_text(TASKS)
+    (tmp_path / "alias.py").symlink_to(pkg / "tasks.py")
+    monkeypatch.chdir(tmp_path)
+    result = runner().invoke(main, ["check", "--no-cache", "--output-format", "concise", "one_app/api.py", "alias.py"])
+    assert result.exit_code == 1, result.output
+    assert [line.split(":")[0] for line in result.output.splitlines() if "BG201" in line] == ["one_app/tasks.py"]  # shown where it leads
