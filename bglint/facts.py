@@ -741,7 +741,8 @@ class _StatementPositions:
     libcst's positions come from regenerating the code of the whole module (the cost of a parse
     again). A top-level statement starts a line at column 0, so positions inside it are those of
     its own code shifted by the lines before it: its code (leading blank and comment lines
-    included) is searched in the source, and used only when it sits at exactly one line start.
+    included) is searched in the text parsed, and used only when it sits at exactly one line
+    start (then mapped to the file's lines, when that text left some out).
     """
 
     def __init__(self, ranges: Dict[cst.CSTNode, CodeRange], shift: int, line_map: Optional[_LineMap] = None) -> None:
@@ -853,8 +854,9 @@ def build(path: str, name: str, package: str, source: str, eager: "re.Pattern[st
     first read with CPython's ``ast`` (a C parser, cheap); every top-level statement that is not a
     def or class (imports, assignments, ``if TYPE_CHECKING:`` blocks ...) and every top-level
     def/class whose text matches ``eager`` (so every place a hand-off can be) is parsed by libcst
-    with the other defs' lines blanked out, which keeps every line and column where it is; inside
-    such a class, so are the methods that do not match (:func:`_methods_left_out`). The rest is
+    from a text without the other defs' lines (and the blank lines after them): columns stay, and
+    a :class:`_LineMap` turns its line numbers into the file's; inside such a class, so are the
+    methods that do not match left out (:func:`_methods_left_out`). The rest is
     parsed one statement (or method) at a time when its name is first looked up (a task, a
     dependency, a helper), or all at once when a rule iterates the whole module. Files CPython cannot read
     (syntax errors, other line endings, newer syntax) are parsed whole, for libcst's own verdict.
@@ -932,7 +934,7 @@ _Plan = Tuple[str, Dict[str, Dict[str, Tuple[int, int]]], List[Tuple[int, int]],
 
 
 def _plan(source: str, eager: "re.Pattern[str]") -> Optional[_Plan]:
-    """The text to parse now (``source`` with the statements to leave out blanked), what each
+    """The text to parse now (``source`` without the statements left out), what each
     left-out statement binds, and which of them a later statement rebinds."""
     if "\r" in source or not eager.pattern:
         return None
