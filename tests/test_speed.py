@@ -220,6 +220,40 @@ def test_facts_parsed_on_demand_equal_facts_parsed_at_once(text: str) -> None:
     assert _facts_summary(lazy) == _facts_summary(whole)
 
 
+@pytest.mark.parametrize(
+    "text",
+    LAZY_CASES[:-2] + [p.read_text(encoding="utf-8") for p in sorted((Path(__file__).parent / "fixtures").rglob("*.py"))],
+)
+def test_positions_of_what_was_parsed_with_the_module_are_the_files(text: str) -> None:
+    # the lines left out are cut from the text parsed: libcst's own metadata on that shorter tree,
+    # mapped back, must give every node (layout nodes too: they can end at a line start) the place
+    # libcst gives it in the whole file
+    from collections import Counter
+
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
+    from bglint.engine import PREFILTER
+    from bglint.facts import build
+
+    def places(positions, top_nodes) -> Counter:  # type: ignore[no-untyped-def]
+        out: Counter = Counter()
+        stack = list(top_nodes)
+        while stack:
+            node = stack.pop()
+            rng = positions[node]
+            # not a class's body: it starts at its first statement, which can be a method left out
+            if not isinstance(node, cst.IndentedBlock):
+                out[(type(node).__name__, rng.start.line, rng.start.column, rng.end.line, rng.end.column)] += 1
+            stack.extend(node.children)
+        return out
+
+    lazy = build("m.py", "m", "", text, PREFILTER)
+    whole = sources.parse(text)
+    want = places(MetadataWrapper(whole, unsafe_skip_copy=True).resolve(PositionProvider), whole.body)
+    got = places(lazy.positions, lazy.tree.body)
+    assert not got - want
+
+
 def test_only_what_can_hold_a_hand_off_is_parsed_with_the_module() -> None:
     from bglint.engine import PREFILTER
     from bglint.facts import build
