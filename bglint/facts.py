@@ -230,10 +230,8 @@ class _Collector:
         if self.cls is not None:
             self.cls.attributes[name] = value
         elif fn is not None:
-            if name in fn.global_names:
-                self.facts.mutated_globals.setdefault(name, []).append(value)
-                return
-            fn.assignments.setdefault(name, []).append(value)
+            if name not in fn.global_names:  # a global assigned is not one of the function's names
+                fn.assignments.setdefault(name, []).append(value)
         elif not (self.shadowed and name in self.facts.assignments):
             self.facts.assignments[name] = value
 
@@ -250,10 +248,6 @@ class _Collector:
             self._bind_target(node.target, node.value)
         elif isinstance(node.target, cst.Name) and self.cls is not None:
             self.cls.attributes.setdefault(node.target.value, node.annotation.annotation)
-
-    def visit_AugAssign(self, node: cst.AugAssign) -> None:
-        if isinstance(node.target, cst.Name) and self.fn is not None and node.target.value in self.fn.global_names:
-            self.facts.mutated_globals.setdefault(node.target.value, []).append(node.value)
 
     def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
         if isinstance(node.target, cst.Name):
@@ -384,7 +378,6 @@ class ModuleFacts:
         self._all_classes: List[ClassFacts] = []
         self.function_of_node: Dict[int, FunctionFacts] = {}
         self.assignments: Dict[str, cst.BaseExpression] = _LazyDefs(self, self._unparsed_assignments)
-        self.mutated_globals: Dict[str, List[cst.BaseExpression]] = {}
         # calls of the parsed statements: every call that can be a hand-off (see :func:`build`)
         self.calls: List[Tuple[cst.Call, Optional[FunctionFacts]]] = []
         self.order: Dict[int, int] = {}
@@ -1003,11 +996,30 @@ _GLOBAL = re.compile(r"^[ \t]+global[ \t]", re.M)
 
 def _needed_now(text: str, stmt: ast.stmt, eager: "re.Pattern[str]", aliases: "Optional[re.Pattern[str]]") -> bool:
     """Whether a statement must be parsed with the module: it can hold a hand-off (``eager``, or a
-    hand-off under another name), binds a name as it goes (``:=`` outside a def) or binds a module
-    name from inside a function (``global``, which ``any_imports`` must know without parsing)."""
+    hand-off under another name), binds a name as it goes (``:=`` outside a def) or imports a
+    module name from inside a function (``global requests; import requests``, which
+    ``any_imports`` must know without parsing)."""
     if eager.search(text) or (not isinstance(stmt, _DEFS) and ":=" in text):
         return True
-    return bool((aliases is not None and aliases.search(text)) or _GLOBAL.search(text))
+    if aliases is not None and aliases.search(text):
+        return True
+    return _GLOBAL.search(text) is not None and _imports_a_global(stmt)
+
+
+def _imports_a_global(stmt: ast.stmt) -> bool:
+    """Whether ``stmt`` (or a def inside it) declares a name ``global`` and imports a name that
+    is one of those, as :class:`_Collector` names imports (a global only assigned is the
+    function's own business: the module's facts do not change)."""
+    declared: set = set()
+    imported: set = set()
+    for node in ast.walk(stmt):
+        if isinstance(node, ast.Global):
+            declared.update(node.names)
+        elif isinstance(node, ast.Import):
+            imported.update(a.asname or a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            imported.update(a.asname or a.name for a in node.names)
+    return not declared.isdisjoint(imported)
 
 
 def _methods_left_out(cls: ast.ClassDef, lines: List[str], eager: "re.Pattern[str]", aliases: "Optional[re.Pattern[str]]") -> Dict[str, Tuple[int, int]]:
