@@ -142,8 +142,11 @@ def dotted(expr: cst.BaseExpression) -> Optional[str]:
 
 def _import_from_module(node: cst.ImportFrom, package: str) -> Optional[str]:
     """The absolute module an ``ImportFrom`` reads from (relative imports resolved against ``package``)."""
-    mod = dotted(node.module) if node.module is not None else ""
-    dots = len(node.relative)
+    return _absolute_module(dotted(node.module) if node.module is not None else "", len(node.relative), package)
+
+
+def _absolute_module(mod: str, dots: int, package: str) -> Optional[str]:
+    """``from <dots><mod> import ...`` in ``package``: the module it reads from (None: above the top)."""
     if not dots:
         return mod
     parts = package.split(".") if package else []
@@ -367,6 +370,8 @@ class ModuleFacts:
         # methods left out of classes parsed with the module: their lines -> (class, its pending methods)
         self._methods: Dict[Tuple[int, int], Tuple[ClassFacts, Dict[str, Tuple[int, int]]]] = {}
         self._late_tops: List[cst.CSTNode] = []
+        # the import statements left out (their lines): their facts were filled from `ast`
+        self._imports_left_out: set = set()
         self._lines: Optional[List[str]] = None
         self._order_counter = 0
         self.imports: Dict[str, str] = {}
@@ -463,7 +468,17 @@ class ModuleFacts:
             return
         stmt = mini.body[0]
         self._adopt(stmt, mini, first - 1, stmt)
-        walk.walk(stmt, _Collector(self, shadowed=lines in self._shadowed), self._parents)
+        # an import left out has its facts already (collecting them again now could undo a later
+        # import of the same name): only its parents are recorded
+        visitor = _NOTHING if lines in self._imports_left_out else _Collector(self, shadowed=lines in self._shadowed)
+        walk.walk(stmt, visitor, self._parents)
+
+    def top_statements(self) -> List[cst.CSTNode]:
+        """The module's top-level statements parsed so far, with the imports left out parsed now
+        (a rule that looks at a module's imports themselves, not at what they bind)."""
+        for lines in sorted(self._imports_left_out):
+            self._parse_late(lines)
+        return list(self.tree.body) + self._late_tops
 
     def _adopt(self, stmt: cst.CSTNode, mini: cst.Module, shift: int, root: cst.CSTNode) -> None:
         """Make ``stmt``, parsed late in ``mini`` (``shift`` lines above the file's), a statement of
@@ -673,6 +688,9 @@ def _fill_parents(parents: Dict[int, cst.CSTNode], top: cst.CSTNode) -> None:
             stack.append(child)
 
 
+_NOTHING = object()  # a visitor with no hooks (:func:`walk.walk` then only records parents)
+
+
 class _LazyDefs(dict):
     """Top-level functions (or classes) by name; a def not parsed yet is parsed when its facts are
     first asked for. Membership is answered without parsing; iterating parses the whole module."""
@@ -856,7 +874,7 @@ def build(path: str, name: str, package: str, source: str, eager: "re.Pattern[st
     """
     plan = _plan(source, eager)
     if plan is not None:
-        text, pending, blanked, shadowed, methods, line_map = plan
+        text, pending, blanked, shadowed, methods, line_map, imports = plan
         try:
             tree = sources.parse(text, check_nesting=False)
         except sources.SourceError:
@@ -868,6 +886,8 @@ def build(path: str, name: str, package: str, source: str, eager: "re.Pattern[st
             facts._unparsed_assignments.update(pending["assign"])
             facts._blanked.extend(blanked)
             facts._shadowed.update(shadowed)
+            _prefill_imports(facts, imports)
+            facts._imports_left_out.update((i.lineno, i.end_lineno or i.lineno) for i in imports)
             # the parents, which nearly every module parsed for its hand-offs needs, in the same walk
             facts._parents = {}
             walk.walk(tree, _Collector(facts), facts._parents)
@@ -923,7 +943,9 @@ class _LineMap:
         return CodeRange(CodePosition(self.line(first), rng.start.column), end)
 
 
-_Plan = Tuple[str, Dict[str, Dict[str, Tuple[int, int]]], List[Tuple[int, int]], set, Dict[int, Tuple[str, Dict[str, Tuple[int, int]]]], _LineMap]
+_Plan = Tuple[
+    str, Dict[str, Dict[str, Tuple[int, int]]], List[Tuple[int, int]], set, Dict[int, Tuple[str, Dict[str, Tuple[int, int]]]], _LineMap, List[Union[ast.Import, ast.ImportFrom]]
+]
 
 
 def _plan(source: str, eager: "re.Pattern[str]") -> Optional[_Plan]:
@@ -944,6 +966,11 @@ def _plan(source: str, eager: "re.Pattern[str]") -> Optional[_Plan]:
     aliases = _handoff_aliases(body, eager)
     methods: Dict[int, Tuple[str, Dict[str, Tuple[int, int]]]] = {}
     classes_now = 0  # top-level classes parsed with the module, so far
+    # the import statements of the module's first simple statements: their facts come from `ast`
+    # (:func:`_prefill_imports`), before the walk of what is parsed, which visits nothing that
+    # imports before them (the statements before them cannot hold an import)
+    imports: List[Union[ast.Import, ast.ImportFrom]] = []
+    at_top = True
     for i, stmt in enumerate(body):
         first = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", ())])
         end = stmt.end_lineno or stmt.lineno
@@ -954,6 +981,12 @@ def _plan(source: str, eager: "re.Pattern[str]") -> Optional[_Plan]:
         for key in bound if bound is not None else (_binds_within(stmt) if last else ()):
             if key in last:
                 shadowed.add(last.pop(key))
+        if at_top and isinstance(stmt, (ast.Import, ast.ImportFrom)) and not shares_line:
+            imports.append(stmt)
+            blanked.append((first, end))
+            continue
+        if hasattr(stmt, "body") or isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            at_top = False  # can hold an import, or is one parsed now
         if bound is None or shares_line:
             classes_now += isinstance(stmt, ast.ClassDef)
             continue  # imports, compound statements, ...: parsed now
@@ -988,7 +1021,33 @@ def _plan(source: str, eager: "re.Pattern[str]") -> Optional[_Plan]:
     pending: Dict[str, Dict[str, Tuple[int, int]]] = {"def": {}, "class": {}, "assign": {}}
     for (kind, name), lines_ in last.items():
         pending[kind][name] = lines_
-    return "\n".join(kept), pending, blanked, shadowed, methods, line_map
+    return "\n".join(kept), pending, blanked, shadowed, methods, line_map, imports
+
+
+def _prefill_imports(facts: "ModuleFacts", imports: Sequence[Union[ast.Import, ast.ImportFrom]]) -> None:
+    """The facts :class:`_Collector` records for module-level import statements (``visit_Import``,
+    ``visit_ImportFrom``), from their ``ast``, in the same order."""
+    for stmt in imports:
+        if isinstance(stmt, ast.Import):
+            for alias in stmt.names:
+                if alias.asname is not None:
+                    _import_at_module(facts, alias.asname, alias.name)
+                else:
+                    head = alias.name.split(".")[0]
+                    _import_at_module(facts, head, head)
+                    facts.imported_modules.add(alias.name)
+            continue
+        module = _absolute_module(stmt.module or "", stmt.level, facts.package)
+        if module is None or any(alias.name == "*" for alias in stmt.names):
+            continue
+        for alias in stmt.names:
+            _import_at_module(facts, alias.asname or alias.name, f"{module}.{alias.name}" if module else alias.name)
+        facts.imported_modules.add(module)
+
+
+def _import_at_module(facts: "ModuleFacts", local: str, qualified: str) -> None:
+    facts.imports.setdefault(local, qualified)
+    facts.any_imports[local] = qualified
 
 
 _GLOBAL = re.compile(r"^[ \t]+global[ \t]", re.M)

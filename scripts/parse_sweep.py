@@ -46,6 +46,15 @@ def _start(module, node) -> tuple:  # type: ignore[no-untyped-def]
     return (rng.start.line, rng.start.column)
 
 
+def _top_import_names(source: str) -> List[str]:
+    """Names the module's own top-level import statements bind (a star import binds none we know)."""
+    out: List[str] = []
+    for stmt in ast.parse(source).body:
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            out.extend(a.asname or (a.name.split(".")[0] if isinstance(stmt, ast.Import) else a.name) for a in stmt.names if a.name != "*")
+    return out
+
+
 def _global_imports(source: str) -> List[str]:
     """Names a function declares ``global`` and imports: the module sees them (``any_imports``)."""
     out: List[str] = []
@@ -70,7 +79,10 @@ def check_file(path: Path) -> Optional[List[str]]:
     except (sources.SourceError, SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
         return None
     lazy = build(str(path), "m", "", text, PREFILTER)
-    out: List[str] = _eager_position_differences(lazy, whole)
+    # before anything else is parsed: the module's imports (those at its top come from `ast`)
+    out: List[str] = [f"import {k}: on demand {v}, whole parse {whole.imports.get(k)}" for k, v in lazy.imports.items() if whole.imports.get(k) != v]
+    out += [f"import {k}: unknown on demand" for k in _top_import_names(text) if k in whole.imports and k not in lazy.imports]
+    out += _eager_position_differences(lazy, whole)
     missing = [n for n in _global_imports(text) if n not in lazy.any_imports]
     if missing:
         out.append(f"imported as global, unknown until parsed: {', '.join(sorted(set(missing)))}")

@@ -202,6 +202,7 @@ def _facts_summary(module):
         "all": sorted(f.qualname for f in module.all_functions),
         "assignments": sorted((n, module.code_for(v)) for n, v in module.assignments.items()),
         "imports": sorted(module.imports.items()),
+        "imported_modules": sorted(module.imported_modules),
         "calls": sorted(module.code_for(c) for c, _ in module.calls),
         "positions": positions(tops),
     }
@@ -262,9 +263,11 @@ def test_only_what_can_hold_a_hand_off_is_parsed_with_the_module() -> None:
     module = build("m.py", "m", "", text, PREFILTER)
     assert not module.complete
     assert "def helper" not in module.parsed_text and "class Model" not in module.parsed_text and "CONFIG" not in module.parsed_text
-    # the lines left out are cut from the text parsed (CONFIG, helper and Model, each with the
-    # blank line after it); the positions of what was parsed are still the file's
-    assert module.parsed_text == "from x import y\n\nasync def ep(tasks):\n    tasks.add_task(helper)\n"
+    # the lines left out are cut from the text parsed (the import at the top, whose facts come
+    # from `ast`, CONFIG, helper and Model, each with the blank line after it); the positions of
+    # what was parsed are still the file's
+    assert module.parsed_text == "async def ep(tasks):\n    tasks.add_task(helper)\n"
+    assert module.imports == {"y": "x.y"} and module.any_imports == {"y": "x.y"} and module.imported_modules == {"x"}
     assert [c for c, _ in module.calls] and "ep" in dict.keys(module.functions)
     (call, _), = module.calls
     assert module.code_for(call) == "tasks.add_task(helper)" and module.position(call).start.line == 12

@@ -613,7 +613,7 @@ def check_heavy_work_in_task(task: TaskTarget, ctx: RuleContext) -> Iterator[Fin
             if seconds is not None and seconds > threshold:
                 what = f"`{ctx.code_for(call.func)}({ctx.code_for(call.args[0].value)})` in task `{name}` sleeps over {threshold:g} s"
                 yield ctx.finding(HEAVY_WORK_IN_TASK, call, what=what, remedy="schedule it with a job queue instead")
-    for node, module_name in _heavy_imports(ctx.module.tree.body, ctx):
+    for node, module_name in _heavy_imports(ctx.module.top_statements(), ctx):
         yield ctx.finding(HEAVY_WORK_IN_TASK, node, what=f"heavy module `{module_name}` is loaded by the module of task `{name}`", remedy=queue)
     for node, module_name in _heavy_imports(_statements(fn.node.body), ctx):
         yield ctx.finding(HEAVY_WORK_IN_TASK, node, what=f"heavy module `{module_name}` is imported in task `{name}`", remedy=queue)
