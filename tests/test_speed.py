@@ -397,3 +397,42 @@ def test_a_plan_that_does_not_fit_the_tree_falls_back_to_a_whole_parse(monkeypat
     module = facts_mod.build("m.py", "m", "", text, PREFILTER)
     assert module.complete and not module._methods
     assert sorted(module.classes["S"].methods) == ["plain", "size", "spawn", "work"]
+
+
+def test_imports_read_from_ast_are_the_imports_libcst_gives() -> None:
+    # the imports at the top of a module are not parsed by libcst up front: their facts come
+    # from `ast`, and must be what the collector records from libcst's tree (relative imports
+    # resolved against the package, one above the top dropped, a star import ignored)
+    from bglint.engine import PREFILTER
+    from bglint.facts import build, collect
+
+    text = (
+        '"""doc"""\n'
+        "from __future__ import annotations\n"
+        "import a.b.c\n"
+        "import a.b as ab, d\n"
+        "from . import sibling\n"
+        "from .. import parent as p\n"
+        "from ..x.y import (z,\n    w as ww)\n"
+        "from .... import too_far\n"
+        "from star import *\n"
+        "import d as shadow\n"
+        "X = 1\n"
+        "import late_one\n"
+        "if X:\n"
+        "    import d as shadow\n"
+        "import after_if\n"
+        "\n\nasync def ep(tasks):\n    tasks.add_task(X)\n"
+    )
+    lazy = build("pkg/sub/m.py", "pkg.sub.m", "pkg.sub", text, PREFILTER)
+    whole = collect("pkg/sub/m.py", "pkg.sub.m", "pkg.sub", text, sources.parse(text))
+    assert lazy.imports == whole.imports and lazy.any_imports == whole.any_imports
+    assert lazy.imported_modules == whole.imported_modules
+    assert lazy.imports["ww"] == "pkg.x.y.w" and "too_far" not in lazy.imports
+    # the ones after the `if` are parsed with the module; those before it are not
+    assert "import after_if" in lazy.parsed_text and "import a.b.c" not in lazy.parsed_text
+    # parsed when asked for, at their own lines, without collecting again
+    stmts = lazy.top_statements()
+    lines = {lazy.code_for(s): lazy.position(s).start.line for s in stmts if isinstance(s, cst.SimpleStatementLine)}
+    assert lines["import a.b.c"] == 3 and lines["from ..x.y import (z,\n    w as ww)"] == 7 and lines["import after_if"] == 16
+    assert lazy.imports == whole.imports and lazy.any_imports == whole.any_imports
