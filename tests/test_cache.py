@@ -6,9 +6,8 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Dict, List
+from typing import List
 
 import pytest
 

@@ -297,7 +297,6 @@ def test_a_module_python_cannot_read_is_parsed_whole() -> None:
 
 
 def test_findings_are_the_same_parsing_on_demand_or_everything_at_once() -> None:
-    from bglint import discovery
     from bglint.project import Project
 
     here = Path(__file__).parent
