@@ -253,7 +253,6 @@ def children(node: cst.CSTNode) -> List[cst.CSTNode]:
     return out
 
 
-_Hooks = Tuple[Optional[Callable[[Any], Any]], Optional[Callable[[Any], Any]]]
 _LEAVE = object()
 
 
@@ -265,7 +264,7 @@ def walk(node: cst.CSTNode, visitor: object, parents: Optional[Dict[int, cst.CST
     do not exhaust the stack. ``parents``: filled with ``id(child) -> node`` for every node
     visited below ``node`` (the visitor must then descend everywhere).
     """
-    hooks: Dict[type, _Hooks] = {}
+    hooks: Dict[type, Tuple[Optional[Callable[[Any], Any]], Optional[Callable[[Any], Any]], bool]] = {}
     stack: List[Any] = [node]
     while stack:
         item = stack.pop()
@@ -277,13 +276,15 @@ def walk(node: cst.CSTNode, visitor: object, parents: Optional[Dict[int, cst.CST
         found = hooks.get(cls)
         if found is None:
             name = cls.__name__
-            found = hooks[cls] = (getattr(visitor, "visit_" + name, None), getattr(visitor, "leave_" + name, None))
-        visit, leave = found
+            # a type without fields that can hold a significant node (a name, a number...) is a leaf
+            inner = _fields_of(cls) != ()
+            found = hooks[cls] = (getattr(visitor, "visit_" + name, None), getattr(visitor, "leave_" + name, None), inner)
+        visit, leave, inner = found
         descend = True if visit is None else visit(item) is not False
         if leave is not None:
             stack.append((leave, item))
             stack.append(_LEAVE)
-        if descend:
+        if descend and inner:
             kids = children(item)
             if parents is not None:
                 for kid in kids:
