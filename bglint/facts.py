@@ -305,9 +305,9 @@ class _Collector:
     def _import(self, local: str, qualified: str) -> None:
         if self.fn is not None:
             self.fn.imports[local] = qualified
+            self.facts.any_imports[local] = qualified
         else:
-            self.facts.imports.setdefault(local, qualified)
-        self.facts.any_imports[local] = qualified
+            _import_at_module(self.facts, local, qualified)
 
     # -- events -------------------------------------------------------------------------
     def visit_Call(self, node: cst.Call) -> None:
@@ -567,11 +567,9 @@ class ModuleFacts:
     @property
     def positions(self) -> Dict[cst.CSTNode, CodeRange]:
         if self._positions is None:
-            wrapper = MetadataWrapper(self.tree, unsafe_skip_copy=True)
-            self._positions = dict(wrapper.resolve(PositionProvider))
+            found = MetadataWrapper(self.tree, unsafe_skip_copy=True).resolve(PositionProvider)
             line_map = self._line_map
-            if line_map is not None:
-                self._positions = {node: line_map.range(rng) for node, rng in self._positions.items()}
+            self._positions = dict(found) if line_map is None else {node: line_map.range(rng) for node, rng in found.items()}
         return self._positions
 
     def position(self, node: cst.CSTNode) -> CodeRange:
@@ -656,17 +654,13 @@ class ModuleFacts:
     @property
     def parents(self) -> Dict[int, cst.CSTNode]:
         """The parent of every significant node (layout nodes, see :mod:`bglint.walk`, have none)."""
-        if self._parents is None:
+        if self._parents is None:  # a module parsed whole (:func:`build` records them as it walks)
             self._parents = {}
-            _fill_parents(self._parents, self.tree)
+            walk.walk(self.tree, _NOTHING, self._parents)
             for stmt in self._late_tops:
-                self._add_parents(stmt)
+                self._parents[id(stmt)] = self.tree
+                walk.walk(stmt, _NOTHING, self._parents)
         return self._parents
-
-    def _add_parents(self, stmt: cst.CSTNode) -> None:
-        assert self._parents is not None
-        self._parents[id(stmt)] = self.tree
-        _fill_parents(self._parents, stmt)
 
     def parent(self, node: cst.CSTNode) -> Optional[cst.CSTNode]:
         return self.parents.get(id(node))
@@ -677,15 +671,6 @@ class ModuleFacts:
         while cur is not None and not isinstance(cur, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
             cur = self.parent(cur)
         return cur
-
-
-def _fill_parents(parents: Dict[int, cst.CSTNode], top: cst.CSTNode) -> None:
-    stack: List[cst.CSTNode] = [top]
-    while stack:
-        node = stack.pop()
-        for child in walk.children(node):
-            parents[id(child)] = node
-            stack.append(child)
 
 
 _NOTHING = object()  # a visitor with no hooks (:func:`walk.walk` then only records parents)
@@ -1046,6 +1031,7 @@ def _prefill_imports(facts: "ModuleFacts", imports: Sequence[Union[ast.Import, a
 
 
 def _import_at_module(facts: "ModuleFacts", local: str, qualified: str) -> None:
+    """What an import at module level records (the first binding of a name is its import)."""
     facts.imports.setdefault(local, qualified)
     facts.any_imports[local] = qualified
 
