@@ -220,18 +220,18 @@ def _run(settings: Settings, files: List[Path], fix: bool, diff: bool, unsafe: b
     return merged
 
 
-def _projects(files: Sequence[Path], memo: Optional[Dict[Path, Optional[Path]]] = None) -> List[Tuple[Optional[Path], List[Path]]]:
+def _projects(files: Sequence[Path]) -> List[Tuple[Optional[Path], List[Path]]]:
     """``files`` by project: the folder holding the nearest pyproject.toml, setup.py, setup.cfg or
     .git, else the folder above the file's top package. Each project is analysed on its own (its
     own index and task list), whether the run uses one process or several. Returns each project's
     root (the folder with the marker; None outside one) and its files."""
     from bglint.report import package_root, package_root_at, project_root, project_root_at, real_folder
 
-    memo = {} if memo is None else memo
+    memo: Dict[Path, Optional[Path]] = {}
     by_key: Dict[Path, Tuple[Optional[Path], List[Path]]] = {}
     folders: Dict[str, Tuple[Path, Optional[Path]]] = {}
     real: Dict[str, str] = {}
-    packages: Dict[Path, Path] = {}
+    packages: Dict[Path, Optional[Path]] = {}
     for path in files:
         folder = os.path.dirname(os.path.abspath(path))  # looked at once per folder, below
         known = folders.get(folder)

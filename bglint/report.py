@@ -106,23 +106,7 @@ def project_root(start: Path, memo: Optional[Dict[Path, Optional[Path]]] = None)
 
 def project_root_at(folder: Path, memo: Optional[Dict[Path, Optional[Path]]] = None) -> Optional[Path]:
     """:func:`project_root` of a folder already resolved."""
-    memo = {} if memo is None else memo
-    passed: List[Path] = []
-    found: Optional[Path] = None
-    while True:
-        if folder in memo:
-            found = memo[folder]
-            break
-        passed.append(folder)
-        if any(os.path.exists(os.path.join(folder, marker)) for marker in _MARKERS):
-            found = folder
-            break
-        if folder.parent == folder:
-            break
-        folder = folder.parent
-    for seen in passed:
-        memo[seen] = found
-    return found
+    return _nearest(folder, {} if memo is None else memo, lambda f: any(os.path.exists(os.path.join(f, m)) for m in _MARKERS))
 
 
 def package_root(path: Path) -> Path:
@@ -130,16 +114,27 @@ def package_root(path: Path) -> Path:
     return package_root_at(path.resolve().parent, {})
 
 
-def package_root_at(folder: Path, memo: Dict[Path, Path]) -> Path:
+def package_root_at(folder: Path, memo: Dict[Path, Optional[Path]]) -> Path:
     """:func:`package_root` of a file in ``folder`` (resolved); ``memo``: folder -> answer."""
+    found = _nearest(folder, memo, lambda f: f.parent == f or not (f / "__init__.py").is_file())
+    assert found is not None  # the filesystem's root always answers
+    return found
+
+
+def _nearest(folder: Path, memo: Dict[Path, Optional[Path]], holds: Callable[[Path], bool]) -> Optional[Path]:
+    """The nearest of ``folder`` and the folders above it for which ``holds`` is true (None: none);
+    ``memo`` (folder -> answer) keeps the answer of every folder passed on the way."""
     passed: List[Path] = []
+    found: Optional[Path] = None
     while True:
-        found = memo.get(folder)
-        if found is not None:
+        if folder in memo:
+            found = memo[folder]
             break
         passed.append(folder)
-        if folder.parent == folder or not (folder / "__init__.py").is_file():
+        if holds(folder):
             found = folder
+            break
+        if folder.parent == folder:
             break
         folder = folder.parent
     for seen in passed:
