@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 import click
 
 from bglint import __version__, discovery
-from bglint.config import ConfigError, RawConfig, Settings, build_settings, find_config, load_file
+from bglint.config import ConfigError, RawConfig, Settings, build_settings, find_config, known_codes, load_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from bglint.cache import Cache
@@ -39,10 +39,7 @@ def load_settings(
     extend_select: Sequence[str] = (),
     ignore: Sequence[str] = (),
 ) -> Settings:
-    from bglint.codes import CODES  # not bglint.rules: that imports the rules, and libcst
-
-    ALL_CODES = tuple(CODES)
-    DEFAULT_CODES = tuple(c for c, on in CODES.items() if on)
+    all_codes, default_codes = known_codes()
     if config:
         raw = load_file(Path(config))
     else:
@@ -50,8 +47,8 @@ def load_settings(
         raw = load_file(found) if found else RawConfig()
     return build_settings(
         raw,
-        ALL_CODES,
-        DEFAULT_CODES,
+        all_codes,
+        default_codes,
         cli_select=_codes(select),
         cli_extend_select=_codes(extend_select) or (),
         cli_ignore=_codes(ignore) or (),

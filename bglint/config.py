@@ -213,6 +213,14 @@ def load_file(path: Path) -> RawConfig:
 
 
 # -- rule selection -----------------------------------------------------------------------------
+def known_codes() -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
+    """Every rule code, and those on by default, from :mod:`bglint.codes` (not :mod:`bglint.rules`:
+    that imports the rules, and libcst with them, which a run answered from the cache never needs)."""
+    from bglint import codes
+
+    return tuple(codes.CODES), tuple(code for code, on in codes.CODES.items() if on)
+
+
 def expand(selectors: Iterable[str], all_codes: Sequence[str], origin: str) -> FrozenSet[str]:
     out: set = set()
     for raw in selectors:

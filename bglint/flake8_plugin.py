@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from bglint import __version__, codes, sources
-from bglint.config import RawConfig, Settings, build_settings, expand, find_config, load_file, with_overrides
+from bglint import __version__, sources
+from bglint.config import RawConfig, Settings, build_settings, expand, find_config, known_codes, load_file, with_overrides
 from bglint.model import Finding
 from bglint.report import PREFILTER, candidates, project_root
 
@@ -113,15 +113,13 @@ def _settings_for(path: Path) -> Settings:
 
 
 def _build_settings(found: Optional[Path], root: Optional[Path]) -> Settings:
-    # the codes from bglint.codes, not bglint.rules: that imports the rules, and libcst with them
-    ALL_CODES = tuple(codes.CODES)
-    DEFAULT_CODES = tuple(c for c, on in codes.CODES.items() if on)
+    all_codes, default_codes = known_codes()
     raw = load_file(found) if found else RawConfig()
-    settings = build_settings(raw, ALL_CODES, DEFAULT_CODES, root=root or Path.cwd())
+    settings = build_settings(raw, all_codes, default_codes, root=root or Path.cwd())
     # rules that are off by default still run (flake8's default ignore list hides them unless they
     # are selected there), except those the project's own `ignore` turns off
-    ignored = expand(raw.values.get("ignore", []), ALL_CODES, "ignore")
-    off_by_default = frozenset(ALL_CODES) - frozenset(DEFAULT_CODES) - ignored
+    ignored = expand(raw.values.get("ignore", []), all_codes, "ignore")
+    off_by_default = frozenset(all_codes) - frozenset(default_codes) - ignored
     return with_overrides(settings, select=settings.select | off_by_default)
 
 
@@ -162,22 +160,22 @@ def _project_findings(state: _ProjectState) -> Optional[Dict[str, List[Finding]]
 
     files = state.files
     store = cache_mod.entry(state.settings, files, extra=["flake8"])
-    by_file: Dict[str, List[Finding]] = {os.path.abspath(f): [] for f in files}
+    found: Optional[List[Finding]] = None
     hit = store.replay(files, PREFILTER)
     if hit is not None:
         try:
-            for data in hit["findings"]:
-                finding = cache_mod.finding_from_json(data)
-                by_file.setdefault(os.path.abspath(finding.path), []).append(finding)
-            return by_file
+            found = [cache_mod.finding_from_json(data) for data in hit["findings"]]
         except Exception:  # a corrupt entry: lint again
-            by_file = {os.path.abspath(f): [] for f in files}
-    report = state.engine.check(files, write=False, project=state.project)
-    if any(e.internal for e in report.errors):
-        return None  # each file is linted on its own, and the crash reported for its file
-    for finding in report.findings:
+            found = None
+    if found is None:
+        report = state.engine.check(files, write=False, project=state.project)
+        if any(e.internal for e in report.errors):
+            return None  # each file is linted on its own, and the crash reported for its file
+        found = report.findings
+        store.store(files, report.candidates, report.consulted, {"findings": [cache_mod.finding_to_json(f) for f in found]})
+    by_file: Dict[str, List[Finding]] = {os.path.abspath(f): [] for f in files}
+    for finding in found:
         by_file.setdefault(os.path.abspath(finding.path), []).append(finding)
-    store.store(files, report.candidates, report.consulted, {"findings": [cache_mod.finding_to_json(f) for f in report.findings]})
     return by_file
 
 
@@ -225,7 +223,8 @@ class Plugin:
     @classmethod
     def add_options(cls, option_manager: Any) -> None:
         # flake8's main process calls this before it starts its workers: nothing heavy is imported
-        option_manager.extend_default_ignore([code for code, on in codes.CODES.items() if not on])
+        all_codes, default_codes = known_codes()
+        option_manager.extend_default_ignore([code for code in all_codes if code not in default_codes])
 
     @classmethod
     def parse_options(cls, options: Any) -> None:
