@@ -360,15 +360,10 @@ def peer_jobs(peer: str, exe: Path, corpus: Corpus) -> List[Job]:
             Job("ruff", corpus, (*cmd, "--no-cache", *dirs)),
             Job("ruff warm", corpus, (*cmd, "--cache-dir", ".ruff-bench-cache", *dirs), prime=True),
         ]
-    return [peer_job(peer, exe, corpus)]
-
-
-def peer_job(peer: str, exe: Path, corpus: Corpus) -> Job:
-    dirs = tuple(str(d) for d in corpus.dirs)
     if peer == "flake8-async":
-        return Job("flake8-async", corpus, (str(exe), "--select", "ASYNC", "--exit-zero", *dirs))
+        return [Job("flake8-async", corpus, (str(exe), "--select", "ASYNC", "--exit-zero", *dirs))]
     # fixit's exit status: bit 0 = some file has violations, bit 1 = some file failed (e.g. syntax).
-    return Job("fixit", corpus, (str(exe), "lint", *dirs), ok_codes=(0, 1, 2, 3))
+    return [Job("fixit", corpus, (str(exe), "lint", *dirs), ok_codes=(0, 1, 2, 3))]
 
 
 PEER_EXE = {"ruff": "ruff", "flake8-async": "flake8", "fixit": "fixit"}
