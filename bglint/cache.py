@@ -68,13 +68,16 @@ def _canonical(value: Any) -> Any:
 def _own_files() -> List[Tuple[str, int, int]]:
     """bglint's own modules and data, by size and time: a changed bglint never replays old results.
     Read once per process (a run over many projects asks for each)."""
-    here = Path(__file__).parent
+    here = os.path.dirname(os.path.abspath(__file__))
     out = []
-    for path in sorted(here.rglob("*")):
-        if path.suffix in (".py", ".toml"):
-            st = path.stat()
-            out.append((str(path.relative_to(here)), st.st_size, st.st_mtime_ns))
-    return out
+    for folder, subfolders, names in os.walk(here):
+        subfolders[:] = [d for d in subfolders if d != "__pycache__"]  # its many files say nothing new
+        for name in names:
+            if name.endswith((".py", ".toml")):
+                path = os.path.join(folder, name)
+                st = os.stat(path)
+                out.append((os.path.relpath(path, here), st.st_size, st.st_mtime_ns))
+    return sorted(out)
 
 
 def run_key(settings: Any, files: Sequence[Union[str, Path]], cwd: Path, extra: Sequence[str] = ()) -> str:
@@ -130,8 +133,11 @@ class Cache:
             return None
         return data
 
-    def replay(self, files: Iterable[Path], prefilter: Any) -> Optional[Dict[str, Any]]:
-        """The stored result if it still holds for ``files`` (see the module docstring), else None."""
+    def replay(self, files: Iterable[Path], prefilter: Any, stats: Optional[Dict[str, os.stat_result]] = None) -> Optional[Dict[str, Any]]:
+        """The stored result if it still holds for ``files`` (see the module docstring), else None.
+        ``stats``: what ``os.stat`` said of some files a moment ago, by absolute path (not asked
+        again)."""
+        known = stats or {}
         data = self.load()
         if data is None:
             return None
@@ -147,10 +153,12 @@ class Cache:
             if not current <= set(records) or not set(records) - current <= consulted:
                 return None
             for name, rec in records.items():
-                try:
-                    st = os.stat(name)
-                except OSError:
-                    return None
+                st = known.get(name)
+                if st is None:
+                    try:
+                        st = os.stat(name)
+                    except OSError:
+                        return None
                 if st.st_size == rec.size and st.st_mtime_ns == rec.mtime_ns and rec.mtime_ns < racy_after:
                     continue
                 try:

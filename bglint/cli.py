@@ -285,9 +285,10 @@ def _replay(settings: Settings, files: List[Path], root: Optional[Path]) -> Tupl
     from bglint import cache as cache_mod
     from bglint.report import PREFILTER, context_files
 
-    context = context_files(files, settings, root) if files else []
+    stats: Dict[str, os.stat_result] = {}
+    context = context_files(files, settings, root, stats) if files else []
     store = cache_mod.entry(settings, files)
-    hit = store.replay(list(files) + context, PREFILTER)
+    hit = store.replay(list(files) + context, PREFILTER, stats)
     return (_report_from_cache(hit) if hit is not None else None), context, store
 
 

@@ -13,13 +13,16 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Iterable, List, Optional, Sequence, Set, Tuple
 
 
 @dataclass
 class Discovered:
     files: List[Path] = field(default_factory=list)
     errors: List[Tuple[str, str]] = field(default_factory=list)  # (path as given, reason)
+    # what ``os.stat`` said of each file when it was found (None: it could not), in the order of
+    # ``files``: the cache compares it with its records instead of asking again
+    stats: List[Optional[os.stat_result]] = field(default_factory=list)
 
 
 @functools.lru_cache(maxsize=32)
@@ -62,29 +65,42 @@ def _in_work_tree(directory: Path) -> bool:
     return any(os.path.exists(os.path.join(f, ".git")) for f in (folder, *folder.parents))
 
 
-def _git_visible(directory: Path) -> Optional[Set[Path]]:
-    """Files git does not ignore under ``directory`` (tracked or not), or None outside a work tree."""
+def _git_visible(directory: Path) -> Callable[[], Optional[Set[str]]]:
+    """Files git does not ignore under ``directory`` (tracked or not), as paths relative to it
+    with ``/`` (as git lists them, and as :func:`_walk` builds them: no ``resolve()`` per file), or
+    None outside a work tree. git is started now and waited for when the returned function is
+    called: it lists while the caller walks the folder."""
     if not _in_work_tree(directory):
-        return None
+        return lambda: None
     import subprocess  # a run over a folder needs it; one over named files does not
 
     try:
-        out = subprocess.run(
+        git = subprocess.Popen(
             ["git", "-C", str(directory), "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."],
-            capture_output=True,
-            timeout=60,
-            check=False,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
         )
     except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0:
-        return None
-    base = directory.resolve()
-    return {(base / p.decode("utf-8", "surrogateescape")).resolve() for p in out.stdout.split(b"\0") if p}
+        return lambda: None
+
+    def listed() -> Optional[Set[str]]:
+        try:
+            out, _ = git.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            git.kill()
+            git.communicate()
+            return None
+        if git.returncode != 0:
+            return None
+        return {os.fsdecode(p) for p in out.split(b"\0") if p}
+
+    return listed
 
 
-def _walk(directory: Path, patterns: Sequence[str], root: Optional[Path]) -> Iterable[Path]:
-    """The ``.py`` files under ``directory`` that no pattern excludes, folder by folder in name
+def _walk(directory: Path, patterns: Sequence[str], root: Optional[Path]) -> Iterable[Tuple[Path, str]]:
+    """The ``.py`` files under ``directory`` that no pattern excludes, each with its path relative
+    to ``directory`` (``/``-separated), folder by folder in name
     order (files first, then each subfolder), as ``os.walk`` would list them without following
     symlinked folders. One ``scandir`` per folder tells files from folders without a ``stat``;
     paths relative to ``root`` are built on the way down (no ``resolve()`` per file), and only the
@@ -137,7 +153,7 @@ def _walk(directory: Path, patterns: Sequence[str], root: Optional[Path]) -> Ite
                 except OSError:
                     regular = False
                 if regular and not excluded(entry, child):
-                    yield Path(entry.path)
+                    yield Path(entry.path), child
         stack.extend(reversed(folders))
 
 
@@ -154,10 +170,12 @@ def discover(paths: Sequence[str], exclude: Sequence[str], root: Optional[Path],
     seen: Set[object] = set()
 
     def add(p: Path) -> None:
-        key = identity(p)  # the same file reached twice: named twice, through a symlink
+        st = _stat(p)
+        key = identity_from(p, st)  # the same file reached twice: named twice, through a symlink
         if key not in seen:
             seen.add(key)
             found.files.append(p)
+            found.stats.append(st)
 
     for raw in paths:
         path = Path(raw)
@@ -165,9 +183,11 @@ def discover(paths: Sequence[str], exclude: Sequence[str], root: Optional[Path],
             found.errors.append((raw, "no such file or directory"))
             continue
         if path.is_dir():
-            visible = _git_visible(path) if respect_gitignore else None
-            for f in _walk(path, exclude, root):
-                if visible is None or f.resolve() in visible:
+            listing = _git_visible(path) if respect_gitignore else None
+            walked = list(_walk(path, exclude, root))
+            visible = listing() if listing is not None else None
+            for f, rel in walked:
+                if visible is None or rel in visible:
                     add(f)
         elif path.is_file():
             add(path)
@@ -179,11 +199,19 @@ def discover(paths: Sequence[str], exclude: Sequence[str], root: Optional[Path],
 def identity(path: Path) -> object:
     """What makes two paths the same file: its device and inode (one stat, where ``resolve()``
     takes one per component), or its absolute path when it cannot be read."""
+    return identity_from(path, _stat(path))
+
+
+def identity_from(path: Path, st: Optional[os.stat_result]) -> object:
+    """:func:`identity` from what ``os.stat`` said of ``path`` (None: it could not)."""
+    return os.path.abspath(path) if st is None else (st.st_dev, st.st_ino)
+
+
+def _stat(path: Path) -> Optional[os.stat_result]:
     try:
-        st = os.stat(path)
+        return os.stat(path)
     except OSError:
-        return os.path.abspath(path)
-    return (st.st_dev, st.st_ino)
+        return None
 
 
 def display(path: Path, cwd: Optional[Path] = None) -> str:

@@ -145,23 +145,25 @@ def _state_for(path: Path) -> _ProjectState:
     if state is None:
         from bglint.report import context_files
 
-        files = context_files([path], settings, root) + ([path] if path.exists() else [])
+        stats: Dict[str, os.stat_result] = {}
+        files = context_files([path], settings, root, stats) + ([path] if path.exists() else [])
         state = _ProjectState(settings, files)
         if root is not None:
-            state.findings = _project_findings(state)
+            state.findings = _project_findings(state, stats)
         _STATES[key] = state
     return state
 
 
-def _project_findings(state: _ProjectState) -> Optional[Dict[str, List[Finding]]]:
+def _project_findings(state: _ProjectState, stats: Dict[str, os.stat_result]) -> Optional[Dict[str, List[Finding]]]:
     """The findings of every file of the project: replayed from the cache if no file changed, else
-    from one lint of the whole project (then stored). None when that cannot be trusted (a crash)."""
+    from one lint of the whole project (then stored). None when that cannot be trusted (a crash).
+    ``stats``: what ``os.stat`` said of the files when they were found."""
     from bglint import cache as cache_mod
 
     files = state.files
     store = cache_mod.entry(state.settings, files, extra=["flake8"])
     found: Optional[List[Finding]] = None
-    hit = store.replay(files, PREFILTER)
+    hit = store.replay(files, PREFILTER, stats)
     if hit is not None:
         try:
             found = [cache_mod.finding_from_json(data) for data in hit["findings"]]

@@ -163,9 +163,12 @@ def real_folder(folder: str, memo: Dict[str, str]) -> str:
 _UNKNOWN = Path()
 
 
-def context_files(files: Sequence[Path], settings: "Settings", root: Optional[Path] = _UNKNOWN) -> List[Path]:
+def context_files(
+    files: Sequence[Path], settings: "Settings", root: Optional[Path] = _UNKNOWN, stats: Optional[Dict[str, os.stat_result]] = None
+) -> List[Path]:
     """Other files of the project (``root``, found from the first file unless given): their
-    hand-offs can make a function in ``files`` a task."""
+    hand-offs can make a function in ``files`` a task. ``stats``, when given, receives what
+    ``os.stat`` said of each of them when they were found, by absolute path (for the cache)."""
     if not files:
         return []
     if root is _UNKNOWN:
@@ -174,7 +177,13 @@ def context_files(files: Sequence[Path], settings: "Settings", root: Optional[Pa
         return []
     found = discovery.discover([str(root)], settings.exclude, settings.root, settings.respect_gitignore)
     mine = {discovery.identity(f) for f in files}
-    return [f for f in found.files if discovery.identity(f) not in mine]
+    others = []
+    for f, st in zip(found.files, found.stats):
+        if discovery.identity_from(f, st) not in mine:
+            others.append(f)
+            if stats is not None and st is not None:
+                stats[os.path.abspath(f)] = st
+    return others
 
 
 def candidates(paths: Iterable[Path], read: Callable[[Path], "sources.Source"], errors: Optional[List[FileError]] = None) -> List[Path]:

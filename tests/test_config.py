@@ -89,6 +89,30 @@ def test_gitignored_files_are_skipped(tmp_path: Path, monkeypatch: pytest.Monkey
     assert result.exit_code == 1
 
 
+def test_git_ignores_are_matched_by_path_below_the_folder_walked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """git lists paths relative to the folder it runs in; the walk matches them without resolving
+    each file: from a subfolder, through a symlink to it, and with names git would quote."""
+    import subprocess
+
+    from bglint import discovery
+
+    repo = tmp_path / "repo"
+    (repo / "sub" / "pkg" / "gen").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / "sub" / ".gitignore").write_text("gen/\nskip.py\n")
+    for rel in ("sub/pkg/kept.py", "sub/pkg/été x.py", "sub/pkg/skip.py", "sub/pkg/gen/g.py", "sub/top.py"):
+        (repo / rel).write_text("x = 1\n")
+    (tmp_path / "link").symlink_to(repo / "sub")
+    monkeypatch.chdir(repo)
+    for given in ("sub", str(repo / "sub"), str(tmp_path / "link"), "sub/pkg"):
+        found = discovery.discover([given], [], None)
+        rel = sorted(p.relative_to(given).as_posix() for p in found.files)
+        expected = ["pkg/kept.py", "pkg/été x.py", "top.py"] if given != "sub/pkg" else ["kept.py", "été x.py"]
+        assert rel == expected, given
+    # without git's say, everything is there
+    assert len(discovery.discover(["sub"], [], None, respect_gitignore=False).files) == 5
+
+
 @pytest.mark.parametrize(
     "name, text, expected",
     [
@@ -134,11 +158,16 @@ def test_git_is_not_started_outside_a_work_tree(tmp_path: Path, monkeypatch: pyt
     monkeypatch.delenv("GIT_WORK_TREE", raising=False)
     monkeypatch.setattr(discovery.os.path, "exists", lambda p, real=discovery.os.path.exists: False if str(p).endswith(".git") else real(p))
     started = []
-    monkeypatch.setattr(subprocess, "run", lambda *a, **k: started.append(a))
+    real_popen = subprocess.Popen
+
+    def popen(args: list, **kwargs: object) -> subprocess.Popen:
+        started.append(args)
+        return real_popen(args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
     assert [p.name for p in discovery.discover([str(tmp_path)], [], None).files] == ["a.py"]
     assert started == []
     # with GIT_DIR set, git is asked (here it answers nothing usable, so nothing is filtered)
     monkeypatch.setenv("GIT_DIR", str(tmp_path / "elsewhere.git"))
-    monkeypatch.setattr(subprocess, "run", lambda *a, **k: started.append(a) or subprocess.CompletedProcess(a, 128, b"", b""))
     assert [p.name for p in discovery.discover([str(tmp_path)], [], None).files] == ["a.py"]
-    assert len(started) == 1
+    assert len(started) == 1 and started[0][0] == "git"
