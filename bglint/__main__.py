@@ -1,4 +1,4 @@
-from bglint.cli import main
+from bglint.cli import run
 
 if __name__ == "__main__":
-    main()
+    run()

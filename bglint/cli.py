@@ -77,6 +77,34 @@ def main() -> None:
     """Find misuse of FastAPI/Starlette background tasks by reading code."""
 
 
+def run() -> None:
+    """The ``bglint`` command: :func:`main`, then out of the process without tearing the
+    interpreter down (collecting every module's objects takes ~10 ms of a 90 ms run on one file;
+    mypy exits the same way). Output is flushed first. What ends otherwise (an interrupt, a crash)
+    leaves the usual way."""
+    try:
+        main()
+        code = 0  # not reached in standalone mode: click always exits
+    except SystemExit as done:
+        code = _exit_status(done.code)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:  # the reader left (`bglint check | head`): Python's status for it
+            code = code or 120
+    os._exit(code)
+
+
+def _exit_status(code: object) -> int:
+    """The process status ``sys.exit(code)`` gives (None is 0; other non-ints are printed and 1)."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    sys.stderr.write(f"{code}\n")
+    return 1
+
+
 def _format_choice() -> click.Choice:
     from bglint.reporters import names
 

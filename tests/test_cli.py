@@ -199,6 +199,29 @@ def test_python_dash_m_bglint(project: Path) -> None:
     assert result.stderr == ""
 
 
+def test_the_command_leaves_with_its_status_and_all_its_output(project: Path) -> None:
+    """``python -m bglint`` (as the console script) ends the process without tearing the
+    interpreter down: its status and every byte of its output must still come out."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env.pop("PYTHONUNBUFFERED", None)  # output to a pipe is buffered, as it is for most users
+    many = "".join(f"@app.post('/p{i}')\nasync def ep{i}(tasks: BackgroundTasks):\n    tasks.add_task(work())\n" for i in range(300))
+    (project / "many.py").write_text("from fastapi import BackgroundTasks, FastAPI\napp = FastAPI()\ndef work(): pass\n" + many)
+
+    def bglint(*args: str) -> "subprocess.CompletedProcess[str]":
+        return subprocess.run([sys.executable, "-m", "bglint", *args], cwd=str(project), capture_output=True, text=True, env=env, timeout=120)
+
+    found = bglint("check", "--no-cache", "--output-format", "json", "many.py")
+    assert found.returncode == 1 and len(json.loads(found.stdout)) == 300  # the whole report (~150 KB)
+    assert bglint("check", "--no-cache", "--exit-zero", "many.py").returncode == 0
+    small = bglint("check", "--no-cache", "--output-format", "concise", "pkg")  # a report smaller than a buffer
+    assert small.returncode == 1 and small.stdout.splitlines()[0] == "pkg/app.py:12:5: BG302 " + BY_CODE["BG302"].message
+    bad = bglint("check", "--select", "BGX", "many.py")
+    assert bad.returncode == 2 and bad.stderr == "bglint: error: unknown rule code or prefix `BGX` in --select\n"
+    assert bglint("nonsense").returncode == 2
+    version = bglint("--version")
+    assert version.returncode == 0 and version.stdout == f"bglint, version {__version__}\n"
+
+
 def test_readme_configuration_reference_matches_the_keys() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     rows = re.findall(r"^\| `([a-z0-9-]+)` \| (.*) \|$", readme, re.MULTILINE)
