@@ -638,9 +638,10 @@ class ModuleFacts:
         return self._starts()[line - 1] + column
 
     def _starts(self) -> List[int]:
-        """The offset in ``source`` where each line starts (lines as ``\n`` ends them)."""
+        """The offset in ``source`` where each line starts (lines as Python ends them: libcst
+        counts a lone ``\r`` too)."""
         if self._line_starts is None:
-            self._line_starts = [0] + [m.end() for m in re.finditer("\n", self.source)]
+            self._line_starts = sources.line_starts(self.source)
         return self._line_starts
 
     def span(self, node: cst.CSTNode) -> Tuple[int, int]:

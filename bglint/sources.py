@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import io
 import os
+import re
 import stat
 import sys
 import tempfile
@@ -24,6 +25,9 @@ if TYPE_CHECKING:  # libcst is imported when something is parsed, not to read or
 
 # libcst's parser recurses; nesting past this is refused up front with a clear message
 MAX_NESTING = 200
+# Python's line ends, which every line number of a finding counts (``str.splitlines`` also breaks
+# at form feeds, \x1c-\x1e, \x85 and \u2028/\u2029, which would shift the lines after them)
+_LINE_END = re.compile(r"\r\n|\r|\n")
 _DEEP_STACK_BYTES = 512 * 1024 * 1024  # virtual memory; only the pages used are committed
 _DEEP_RECURSION_LIMIT = 60_000
 T = TypeVar("T")
@@ -43,6 +47,16 @@ class Source:
         data = text.encode(self.encoding)
         return (codecs.BOM_UTF8 + data) if self.bom else data
 
+
+
+def line_starts(text: str) -> List[int]:
+    """The offset in ``text`` where each of its lines starts (lines as Python ends them)."""
+    return [0] + [m.end() for m in _LINE_END.finditer(text)]
+
+
+def split_lines(text: str) -> List[str]:
+    """The lines of ``text`` without their ends (lines as Python ends them)."""
+    return _LINE_END.split(text)
 
 def decode(data: bytes) -> Source:
     if b"\x00" in data:

@@ -13,6 +13,7 @@ import tokenize
 from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence
 
+from bglint import sources
 from bglint.model import Finding
 
 # flake8's own pattern (flake8.defaults.NOQA_INLINE_REGEXP), so that one comment means the same to
@@ -53,12 +54,6 @@ def _codes(text: Optional[str]) -> FrozenSet[str]:
     return frozenset(c.upper() for c in _CODE.findall(text))
 
 
-def _lines(text: str) -> List[str]:
-    # Python's line breaks only (str.splitlines also breaks at form feeds and other separators,
-    # which would shift the numbers the parser gives)
-    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-
-
 def _comments(text: str) -> Iterable[tuple]:
     """(line, comment text) of every comment; falls back to a per-line scan if tokenizing fails."""
     try:
@@ -66,7 +61,7 @@ def _comments(text: str) -> Iterable[tuple]:
             if tok.type == tokenize.COMMENT:
                 yield tok.start[0], tok.string
     except (tokenize.TokenError, SyntaxError, IndentationError):
-        for i, line in enumerate(_lines(text), 1):
+        for i, line in enumerate(sources.split_lines(text), 1):
             if "#" in line:
                 yield i, line[line.index("#") :]
 
@@ -93,7 +88,7 @@ def _may_suppress(findings: Sequence[Finding], text: str) -> bool:
     a ``skip-file`` anywhere) looks like a suppression. Tokenizing then tells comments from strings."""
     if _SKIP_FILE.search(text):
         return True
-    lines = _lines(text)
+    lines = sources.split_lines(text)
     for f in findings:
         for n in (f.line, *f.suppress_lines):
             line = lines[n - 1] if 0 < n <= len(lines) else ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -56,10 +57,8 @@ def _check(*args: str) -> Any:
 
 
 def _apply(text: str, edits: List[Dict[str, Any]]) -> str:
-    lines = text.splitlines(keepends=True)
-    starts = [0]
-    for line in lines:
-        starts.append(starts[-1] + len(line))
+    # lines as Python ends them (not str.splitlines, which also breaks at form feeds and others)
+    starts = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", text)]
 
     def offset(loc: Dict[str, int]) -> int:
         return starts[loc["line"] - 1] + loc["column"] - 1
@@ -92,6 +91,34 @@ def test_json(project: Path) -> None:
         fixed_by_json = _apply(fixed_by_json, d["fix"]["edits"])
     CliRunner().invoke(main, ["check", "--fix", "pkg"])
     assert fixed_by_json == (project / "pkg" / "app.py").read_bytes().decode("utf-8")
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_lines_are_counted_as_python_ends_them(project: Path, newline: str) -> None:
+    """A form feed line, and a comment with characters ``str.splitlines`` breaks at, before the
+    finding: every format places it on its own line; so do the JSON fix's edits. A file ended by
+    lone ``\\r`` (old Mac) is read as Python reads it."""
+    lines = [
+        "from fastapi import BackgroundTasks, FastAPI",
+        "\f",
+        "# \x85 \u2028 \x1c",
+        "app = FastAPI()",
+        "def send(to: str) -> None: ...",
+        '@app.post("/")',
+        "async def view(to: str, tasks: BackgroundTasks):",
+        "    tasks.add_task(send(to))",
+    ]
+    text = newline.join(lines) + newline
+    (project / "pkg" / "app.py").write_bytes(text.encode("utf-8"))
+    concise = _check("--no-cache", "--output-format", "concise", "pkg").output
+    assert concise.startswith("pkg/app.py:8:20: BG301 ")
+    full = _check("--no-cache", "pkg").output.splitlines()
+    assert full[2:4] == ["8 |     tasks.add_task(send(to))", "  |                    ^^^^^^^^"]
+    data = json.loads(_check("--no-cache", "--output-format", "json", "pkg").output)
+    assert [(d["code"], d["line"]) for d in data] == [("BG301", 8)]
+    fixed_by_json = _apply(text, data[0]["fix"]["edits"])
+    CliRunner().invoke(main, ["check", "--no-cache", "--fix", "pkg"])
+    assert fixed_by_json == (project / "pkg" / "app.py").read_bytes().decode("utf-8") == text.replace("send(to))", "send, to)")
 
 
 def test_json_without_findings_is_an_empty_list(project: Path) -> None:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import bisect
-from typing import List, Tuple
+from typing import Tuple
+
+from bglint import sources
 
 
 class LineIndex:
     def __init__(self, text: str) -> None:
-        self._starts: List[int] = [0]
-        for i, ch in enumerate(text):
-            if ch == "\n":
-                self._starts.append(i + 1)
+        self._starts = sources.line_starts(text)
 
     def position(self, offset: int) -> Tuple[int, int]:
         line = bisect.bisect_right(self._starts, offset) - 1

@@ -28,10 +28,13 @@ def _fix(f: Finding, index: Optional[LineIndex]) -> Optional[Dict[str, Any]]:
     }
 
 
-def finding_dict(f: Finding, text: Optional[str]) -> Dict[str, Any]:
+def finding_dict(f: Finding, text: Optional[str], index: Optional[LineIndex] = None) -> Dict[str, Any]:
+    """``f`` as JSON; ``text``: its file's text, for the positions of its fix's edits (``index``:
+    that text's lines, when the caller has them already)."""
     from bglint.rules import BY_CODE
 
-    index = LineIndex(text) if text is not None else None
+    if index is None and text is not None and f.fix is not None:
+        index = LineIndex(text)
     rule = BY_CODE.get(f.code)
     return {
         "code": f.code,
@@ -48,5 +51,13 @@ def finding_dict(f: Finding, text: Optional[str]) -> Dict[str, Any]:
 
 
 def render_json(out: Output) -> str:
-    data: List[Dict[str, Any]] = [finding_dict(f, out.texts.get(f.path)) for f in out.findings]
+    indexes: Dict[str, Optional[LineIndex]] = {}  # each file's lines, found once for all its findings
+
+    def index(path: str) -> Optional[LineIndex]:
+        if path not in indexes:
+            text = out.texts.get(path)
+            indexes[path] = LineIndex(text) if text is not None else None
+        return indexes[path]
+
+    data: List[Dict[str, Any]] = [finding_dict(f, out.texts.get(f.path), index(f.path) if f.fix is not None else None) for f in out.findings]
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

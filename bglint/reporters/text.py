@@ -6,6 +6,7 @@ from typing import Dict, List
 
 import click
 
+from bglint import sources
 from bglint.model import Finding, Severity
 from bglint.reporters import Output
 
@@ -29,9 +30,9 @@ def render_full(out: Output) -> str:
         parts.append(f"{click.style(head, bold=True) if out.color else head}{code} {f.message}")
         lines = split.get(f.path)
         if lines is None:
-            lines = split[f.path] = out.texts.get(f.path, "").splitlines()
+            lines = split[f.path] = sources.split_lines(out.texts.get(f.path, ""))
         if 0 < f.line <= len(lines):
-            src = lines[f.line - 1].rstrip("\r\n").expandtabs(1)
+            src = lines[f.line - 1].expandtabs(1)
             gutter = str(f.line)
             pad = " " * len(gutter)
             width = (f.end_column - f.column) if f.end_line == f.line else len(src) - f.column + 1
