@@ -12,6 +12,7 @@ from typing import List, Optional, Sequence, Tuple
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from bglint import sources
 from bglint.model import Finding, Fix, ImportNeed, Safety
 
 
@@ -76,7 +77,7 @@ def _import_insertion_offset(text: str, tree: cst.Module) -> Tuple[int, str]:
             last = stmt
             continue
         break
-    starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+    starts = sources.line_starts(text)
     if last is None:
         header_lines = len(tree.header)
         return (starts[header_lines] if header_lines < len(starts) else len(text)), ""

@@ -58,6 +58,21 @@ def split_lines(text: str) -> List[str]:
     """The lines of ``text`` without their ends (lines as Python ends them)."""
     return _LINE_END.split(text)
 
+
+def line_start(text: str, offset: int) -> int:
+    """Where the line holding ``offset`` starts (lines as Python ends them)."""
+    return max(text.rfind("\n", 0, offset), text.rfind("\r", 0, offset)) + 1
+
+
+def line_end_before(text: str, start: int, default: str) -> str:
+    """The line end that ends the line before the one starting at ``start`` (``default`` on the
+    first line): what a line inserted there ends with, so that a file keeps its line ends."""
+    if text.endswith("\r\n", 0, start):
+        return "\r\n"
+    if text.endswith(("\n", "\r"), 0, start):
+        return text[start - 1]
+    return default
+
 def decode(data: bytes) -> Source:
     if b"\x00" in data:
         raise SourceError("source contains NUL bytes (binary file?)")

@@ -131,7 +131,7 @@ def fix_cases() -> List[FixCase]:
 
 
 def header_of(text: str) -> Dict[str, object]:
-    m = _HEADER.match(text.split("\n", 1)[0])
+    m = _HEADER.match(re.split(r"\r\n|\r|\n", text, maxsplit=1)[0])
     return dict(json.loads(m.group("json"))) if m else {}
 
 

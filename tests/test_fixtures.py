@@ -69,6 +69,17 @@ def test_fix(case: FixCase, request: pytest.FixtureRequest) -> None:
     assert sorted((f.line, f.code) for f in left) == annotated(fixed)
 
 
+@pytest.mark.parametrize("newline", ["\r\n", "\r"], ids=["crlf", "cr"])
+@pytest.mark.parametrize("case", FIXES, ids=[c.id for c in FIXES])
+def test_fix_keeps_the_line_ends(case: FixCase, newline: str) -> None:
+    """The same fix in a file with Windows or old Mac line ends: the same result, in its ends
+    (no bare ``\\n`` inserted; a position on a line after a lone ``\\r`` still found)."""
+    before = case.before.read_text(encoding="utf-8").replace("\n", newline)
+    fixed, report = run_fix(case, before)
+    assert report.fixes and report.fixes[0].applied
+    assert fixed == case.after.read_text(encoding="utf-8").replace("\n", newline)
+
+
 @pytest.mark.parametrize(
     "binding",
     ["os: str = 'linux'", "tasks: BackgroundTasks"],  # a parameter of the endpoint / no other `os`

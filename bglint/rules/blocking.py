@@ -21,7 +21,7 @@ from typing import Dict, FrozenSet, Iterator, List, Optional, Sequence, Set, Tup
 
 import libcst as cst
 
-from bglint import names, walk
+from bglint import names, sources, walk
 from bglint.context import RuleContext
 from bglint.data import BlockingCall
 from bglint.facts import FunctionFacts, ModuleFacts, dotted
@@ -549,7 +549,7 @@ def _only_handed_over(task: TaskTarget, ctx: RuleContext) -> bool:
         for m in word.finditer(text):
             if any(s <= m.start() < e for s, e in spans):
                 continue
-            line_start = text.rfind("\n", 0, m.start()) + 1
+            line_start = sources.line_start(text, m.start())
             if text[line_start:].lstrip().startswith(("from ", "import ")):
                 continue
             return False

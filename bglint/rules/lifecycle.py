@@ -19,7 +19,7 @@ import libcst as cst
 from bglint.config import Settings
 from bglint.context import RuleContext
 from bglint.facts import FunctionFacts, ModuleFacts
-from bglint import names
+from bglint import names, sources
 from bglint.handoffs import Mechanism, Origin, TaskArg, TaskSite, TaskTarget, awaited_in_request, iter_task_args
 from bglint.model import Edit, Finding, Fix, Rule, Safety, Severity
 from bglint.semantics import Dependency, ParamInfo, is_endpoint
@@ -950,12 +950,14 @@ def _move_to_injected(ret: cst.Return, call: cst.Call, arg: cst.Arg, fn: Functio
     if not isinstance(line, cst.SimpleStatementLine) or len(line.body) != 1:
         return None
     start, _ = ctx.module.span(line)
-    indent_start = ctx.module.source.rfind("\n", 0, start) + 1
-    indent = ctx.module.source[indent_start:start]
+    source = ctx.module.source
+    indent_start = sources.line_start(source, start)
+    indent = source[indent_start:start]
     if indent.strip():
         return None
     first, last = ctx.module.span(task.args[0])[0], ctx.module.span(task.args[-1])[1]
-    added = f"{tasks}.add_task({ctx.module.source[first:last]})\n{indent}"
+    newline = sources.line_end_before(source, indent_start, ctx.module.tree.default_newline)
+    added = f"{tasks}.add_task({source[first:last]}){newline}{indent}"
     return ctx.fix(
         Safety.SAFE,
         [Edit(start, start, added), _drop_arg(call, arg, ctx)],
