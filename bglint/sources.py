@@ -28,6 +28,7 @@ MAX_NESTING = 200
 # Python's line ends, which every line number of a finding counts (``str.splitlines`` also breaks
 # at form feeds, \x1c-\x1e, \x85 and \u2028/\u2029, which would shift the lines after them)
 _LINE_END = re.compile(r"\r\n|\r|\n")
+_LINE_END_BYTES = re.compile(rb"\r\n|\r|\n")
 _DEEP_STACK_BYTES = 512 * 1024 * 1024  # virtual memory; only the pages used are committed
 _DEEP_RECURSION_LIMIT = 60_000
 T = TypeVar("T")
@@ -73,11 +74,28 @@ def line_end_before(text: str, start: int, default: str) -> str:
         return text[start - 1]
     return default
 
+
+def _readline(data: bytes) -> Callable[[], bytes]:
+    """``readline`` over ``data`` with lines as Python ends them (``BytesIO`` ends them at ``\n``
+    only: in a file ended by lone ``\r``, its "first line" is the whole file, and a "coding:"
+    anywhere in it would be taken for the file's coding declaration)."""
+    pos = 0
+
+    def readline() -> bytes:
+        nonlocal pos
+        end = _LINE_END_BYTES.search(data, pos)
+        stop = end.end() if end else len(data)
+        line, pos = data[pos:stop], stop
+        return line
+
+    return readline
+
+
 def decode(data: bytes) -> Source:
     if b"\x00" in data:
         raise SourceError("source contains NUL bytes (binary file?)")
     try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        encoding, _ = tokenize.detect_encoding(_readline(data))
     except SyntaxError as err:
         reason = getattr(err, "msg", None) or str(err)
         if "invalid or missing encoding declaration" in reason:

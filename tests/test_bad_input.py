@@ -86,6 +86,25 @@ def test_empty_file_encodings_and_bom(tree: Path) -> None:
     assert result.stderr == ""
 
 
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
+def test_the_coding_declaration_is_read_from_the_first_two_lines_as_python_ends_them(newline: bytes) -> None:
+    """As CPython does: a "coding:" further down is a comment (in a file ended by lone ``\\r``,
+    ``BytesIO.readline`` took the whole file for its first line), one on line 2 is the declaration."""
+    later = newline.join([b"x = 1", b"y = 2", b"# its encoding: major*10000 + minor", b"s = 'caf\xc3\xa9'", b""])
+    compile(later, "later.py", "exec")
+    assert sources.decode(later).text == later.decode("utf-8")
+    declared = newline.join([b"#!/usr/bin/env python", b"# -*- coding: latin-1 -*-", b"s = 'caf\xe9'", b""])
+    assert {"s": "caf\xe9"}.items() <= _run(declared).items()
+    found = sources.decode(declared)
+    assert (found.encoding, found.text) == ("iso-8859-1", declared.decode("latin-1"))
+
+
+def _run(code: bytes) -> dict:
+    names: dict = {}
+    exec(compile(code, "declared.py", "exec"), names)
+    return names
+
+
 def test_missing_path_directory_named_py_symlink_loop_and_duplicates(tree: Path) -> None:
     (tree / "pkg.py").mkdir()
     (tree / "pkg.py" / "inner.py").write_text(BAD_TASK)
