@@ -6,7 +6,8 @@ in one file can come from hand-offs in another (a function is a task because som
 passes it to ``add_task``), so each file is linted inside its project: the list of the project's
 other files, and when it must be analysed the engine and the project index, are built once per
 process and project root, then reused for every file of that project (flake8 runs files in several
-processes; each has its own).
+processes; each has its own). Outside a project each file is linted on its own, as ``bglint check
+FILE`` does there.
 
 Inside a project (a folder with ``pyproject.toml``, ``setup.py``, ``setup.cfg`` or ``.git``), the
 findings of all its files are kept in bglint's cache (``.bglint_cache/``, an entry of its own beside
@@ -59,6 +60,9 @@ class _ProjectState:
     _candidates: Optional[List[Path]] = field(default=None, repr=False)
     run: Optional["_Run"] = None
 
+    def __post_init__(self) -> None:
+        self._paths = {os.path.abspath(f): f for f in self.files}
+
     @property
     def engine(self) -> "Engine":
         if self._engine is None:
@@ -87,14 +91,21 @@ class _ProjectState:
         return self.run
 
     def use_text(self, path: Path, text: str) -> None:
-        """Lint ``path`` as ``text`` (what flake8 read), which may differ from the file on disk."""
-        try:
-            # before the project is analysed here, its texts are the files on disk
-            current: Optional[str] = (self._project.source(path) if self._project is not None else sources.read(path)).text
-        except sources.SourceError:
-            current = None
-        if current == text:
-            return
+        """Lint ``path`` as ``text`` (what flake8 read), which may differ from the file on disk,
+        and may be no file of the project yet (one that bglint's `exclude` or .gitignore leaves
+        out, named to flake8; stdin; a file outside any project)."""
+        name = os.path.abspath(path)
+        if name not in self._paths:
+            self.files.append(path)
+            self._paths[name] = path
+        else:
+            try:
+                # before the project is analysed here, its texts are the files on disk
+                current: Optional[str] = (self._project.source(path) if self._project is not None else sources.read(path)).text
+            except sources.SourceError:
+                current = None
+            if current == text:
+                return
         self.findings = None
         self.project.set_source(path, text)
         key = path.resolve()
@@ -140,16 +151,18 @@ def _state_for(path: Path) -> _ProjectState:
             settings = _SETTINGS[(found, root)] = _build_settings(found, root)
         known = _FOLDERS[folder] = (root, settings)
     root, settings = known
+    if root is None:
+        # outside any project each file is linted on its own, as `bglint check FILE` does there:
+        # what it finds must not depend on the files flake8 handed in before it
+        return _ProjectState(settings, [])
     key = (root, settings.config_file)
     state = _STATES.get(key)
     if state is None:
         from bglint.report import context_files
 
         stats: Dict[str, os.stat_result] = {}
-        files = context_files([path], settings, root, stats) + ([path] if path.exists() else [])
-        state = _ProjectState(settings, files)
-        if root is not None:
-            state.findings = _project_findings(state, stats)
+        state = _ProjectState(settings, context_files([path], settings, root, stats) + ([path] if path.exists() else []))
+        state.findings = _project_findings(state, stats)
         _STATES[key] = state
     return state
 

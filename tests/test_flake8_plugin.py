@@ -107,6 +107,49 @@ def test_flake8_equals_bglint_across_modules(tmp_path: Path) -> None:
     assert found == _findings(bglint.stdout)
 
 
+TASK_IN_ENDPOINT = """\
+import time
+
+from fastapi import BackgroundTasks, FastAPI
+
+app = FastAPI()
+
+
+async def pause() -> None:
+    time.sleep(1)
+
+
+@app.post("/")
+async def ep(tasks: BackgroundTasks):
+    tasks.add_task(pause)
+"""
+
+
+@pytest.mark.parametrize("order", [("a.py", "b.py"), ("b.py", "a.py")])
+def test_outside_a_project_each_file_is_linted_on_its_own(tmp_path: Path, order: Tuple[str, str]) -> None:
+    """No pyproject.toml, setup.py, setup.cfg or .git: each file's findings are those of `bglint
+    check FILE`, whichever file flake8 handed in first (the second file's own hand-offs were left
+    out of its index when files without a project shared one)."""
+    (tmp_path / "a.py").write_text(TASK_IN_ENDPOINT, encoding="utf-8")
+    (tmp_path / "b.py").write_text(TASK_IN_ENDPOINT.replace("pause", "nap"), encoding="utf-8")
+    found = _findings(_flake8(tmp_path, "--select", "BG", "--jobs", "1", *order).stdout)
+    assert {(f[0], f[1], f[3]) for f in found} == {(n, line, code) for n in order for line, code in ((8, "BG202"), (9, "BG201"))}
+    for name in order:
+        assert {f for f in found if f[0] == name} == _findings(_bglint(tmp_path, "--select", "ALL", "--no-cache", name).stdout)
+
+
+def test_a_file_the_project_leaves_out_is_linted_with_its_own_hand_offs(tmp_path: Path) -> None:
+    """A file bglint's `exclude` leaves out of the project, named to flake8, is linted as
+    `bglint check FILE` lints it (named files are always checked): its hand-offs count."""
+    root = _project(tmp_path, {"pkg/app.py": APP}, '[tool.bglint]\nextend-exclude = ["gen"]\n')
+    (root / "gen").mkdir()
+    (root / "gen" / "tasks.py").write_text(TASK_IN_ENDPOINT, encoding="utf-8")
+    for args in (("gen/tasks.py",), ("pkg/app.py", "gen/tasks.py")):
+        found = _findings(_flake8(root, "--select", "BG", "--jobs", "1", *args).stdout)
+        assert {(f[0], f[1], f[3]) for f in found if f[0] == "gen/tasks.py"} == {("gen/tasks.py", 8, "BG202"), ("gen/tasks.py", 9, "BG201")}, args
+    assert _findings(_bglint(root, "--select", "ALL", "gen/tasks.py").stdout) == {f for f in found if f[0] == "gen/tasks.py"}
+
+
 def test_noqa_is_left_to_flake8(tmp_path: Path) -> None:
     app = APP.replace("tasks.add_task(jobs.send_email(email))", "tasks.add_task(jobs.send_email(email))  # noqa: BG301")
     root = _project(tmp_path, {"pkg/__init__.py": "", "pkg/app.py": app, "pkg/jobs.py": JOBS})
