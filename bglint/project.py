@@ -16,6 +16,7 @@ import libcst as cst
 
 from bglint import sources
 from bglint.facts import ClassFacts, FunctionFacts, ModuleFacts, build
+from bglint.report import package_root_at
 
 _MAX_REEXPORT_DEPTH = 8
 # after parsing a module this big, the memory freed meanwhile goes back to the system (each call
@@ -35,17 +36,17 @@ class Symbol:
     is_module: bool = False
 
 
-def module_name(path: Path) -> Tuple[str, str, Path]:
-    """``(module name, package, root)`` of ``path``: root is the folder above its top package."""
+def module_name(path: Path, memo: Optional[Dict[Path, Optional[Path]]] = None) -> Tuple[str, str, Path]:
+    """``(module name, package, root)`` of ``path``: root is the folder above its top package
+    (see :func:`bglint.report.package_root_at`; ``memo``: its answers so far)."""
     path = path.resolve()
-    parts: List[str] = [] if path.name == "__init__.py" else [path.stem]
-    folder = path.parent
-    while (folder / "__init__.py").is_file() and folder.parent != folder:
-        parts.insert(0, folder.name)
-        folder = folder.parent
+    root = package_root_at(path.parent, {} if memo is None else memo)
+    parts = list(path.parent.relative_to(root).parts) if root != path.parent else []
+    if path.name != "__init__.py":
+        parts.append(path.stem)
     name = ".".join(parts)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    return name, package, folder
+    return name, package, root
 
 
 class Project:
@@ -59,9 +60,11 @@ class Project:
         self._sources: Dict[Path, sources.Source] = {}
         # files the run read but did not keep (they cannot hold a hand-off): read again if needed
         self._not_kept: List[Path] = []
-        self._roots: Dict[Path, Path] = {}
+        # module file -> the folders its absolute imports are searched from (see _roots_for)
+        self._roots: Dict[Path, Tuple[Path, ...]] = {}
+        self._packages: Dict[Path, Optional[Path]] = {}  # package_root_at's answers
         self._find_cache: Dict[Tuple[str, Path], Optional[Path]] = {}
-        self._resolve_cache: Dict[Tuple[str, Path], Optional[Symbol]] = {}
+        self._resolve_cache: Dict[Tuple[str, Tuple[Path, ...], bool], Optional[Symbol]] = {}
 
     # -- files ---------------------------------------------------------------------------
     def source(self, path: Path) -> sources.Source:
@@ -87,7 +90,7 @@ class Project:
         cached = self._facts.get(path)
         if cached is not None:
             return cached
-        name, package, root = module_name(path)
+        name, package, root = module_name(path, self._packages)
         try:
             src = self.source(path)
             try:
@@ -98,7 +101,7 @@ class Project:
         except sources.SourceError as err:
             self._errors[path] = str(err)
             raise
-        self._roots[path] = root
+        self._roots[path] = self._module_roots(path, root)
         self._facts[path] = facts
         return facts
 
@@ -109,15 +112,23 @@ class Project:
             return None
 
     # -- modules -------------------------------------------------------------------------
+    def _module_roots(self, path: Path, root: Path) -> Tuple[Path, ...]:
+        """Where the absolute imports of the module ``path`` are looked for: the folder above its
+        top package, and for a module of a namespace folder (no ``__init__.py``) its own folder
+        after it, as when that folder is a script's (``python main.py``, ``uvicorn main:app``)."""
+        folder = path.parent
+        if folder != root and not (folder / "__init__.py").is_file():
+            return (root, folder)
+        return (root,)
+
+    def _near_roots(self, here: Path) -> Tuple[Path, ...]:
+        roots = self._roots.get(here)
+        if roots is None:
+            roots = self._roots[here] = self._module_roots(here, module_name(here, self._packages)[2])
+        return roots
+
     def _roots_for(self, near: Optional[ModuleFacts]) -> Sequence[Path]:
-        roots: List[Path] = []
-        if near is not None:
-            here = Path(near.path)
-            root = self._roots.get(here)
-            if root is None:
-                root = module_name(here)[2]
-                self._roots[here] = root
-            roots.append(root)
+        roots: List[Path] = list(self._near_roots(Path(near.path))) if near is not None else []
         roots.extend(r for r in self._extra_roots if r not in roots)
         return roots
 
@@ -148,8 +159,7 @@ class Project:
         """
         if not qualname or _depth > _MAX_REEXPORT_DEPTH or qualname.startswith("builtins."):
             return None
-        anchor = Path(near.path) if near is not None else Path(".")
-        key = (qualname, self._roots.get(anchor, anchor), value_only)
+        key = (qualname, self._near_roots(Path(near.path)) if near is not None else (), value_only)
         if key in self._resolve_cache:
             return self._resolve_cache[key]
         self._resolve_cache[key] = None  # guards against import cycles

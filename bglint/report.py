@@ -115,10 +115,34 @@ def package_root(path: Path) -> Path:
 
 
 def package_root_at(folder: Path, memo: Dict[Path, Optional[Path]]) -> Path:
-    """:func:`package_root` of a file in ``folder`` (resolved); ``memo``: folder -> answer."""
-    found = _nearest(folder, memo, lambda f: f.parent == f or not (f / "__init__.py").is_file())
-    assert found is not None  # the filesystem's root always answers
-    return found
+    """:func:`package_root` of a file in ``folder`` (resolved); ``memo``: folder -> answer.
+
+    The top package is the highest of a run of folders with an ``__init__.py``. Folders without
+    one between the file and the nearest package are namespace packages inside it (PEP 420:
+    ``pkg/sub/mod.py`` is ``pkg.sub.mod`` without ``pkg/sub/__init__.py``), when their names can
+    be imported; with no package above, the file's own folder is the root."""
+    found = memo.get(folder)
+    if found is not None:
+        return found
+    passed: List[Path] = []
+    package = folder
+    while not _is_package(package):
+        if not package.name.isidentifier() or package.parent == package:
+            memo[folder] = folder  # no package above: a module of its own folder
+            return folder
+        passed.append(package)
+        package = package.parent
+    while package.parent != package and _is_package(package.parent):
+        passed.append(package)
+        package = package.parent
+    passed.append(package)
+    for seen in passed:
+        memo[seen] = package.parent
+    return package.parent
+
+
+def _is_package(folder: Path) -> bool:
+    return (folder / "__init__.py").is_file()
 
 
 def _nearest(folder: Path, memo: Dict[Path, Optional[Path]], holds: Callable[[Path], bool]) -> Optional[Path]:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Dict
 
 import libcst as cst
+import pytest
 
 from bglint import names
 from bglint.handoffs import HandoffFinder, Mechanism, Origin
@@ -26,6 +27,73 @@ def test_module_names_follow_packages(tmp_path: Path) -> None:
     assert module_name(tmp_path / "svc/app/api/users.py") == ("app.api.users", "app.api", (tmp_path / "svc").resolve())
     assert module_name(tmp_path / "svc/app/api/__init__.py")[:2] == ("app.api", "app.api")
     assert module_name(tmp_path / "script.py")[:2] == ("script", "")
+
+
+def test_folders_without_init_inside_a_package_are_namespace_packages(tmp_path: Path) -> None:
+    """PEP 420: ``pkg/jobs/mail.py`` is ``pkg.jobs.mail`` without ``pkg/jobs/__init__.py``, as
+    long as ``pkg`` is a package and the folder's name can be imported."""
+    write(tmp_path, {"svc/pkg/__init__.py": "", "svc/pkg/jobs/deep/mail.py": "", "svc/pkg/my-dir/tool.py": "", "loose/x.py": ""})
+    svc = (tmp_path / "svc").resolve()
+    assert module_name(tmp_path / "svc/pkg/jobs/deep/mail.py") == ("pkg.jobs.deep.mail", "pkg.jobs.deep", svc)
+    assert module_name(tmp_path / "svc/pkg/my-dir/tool.py") == ("tool", "", (tmp_path / "svc/pkg/my-dir").resolve())
+    assert module_name(tmp_path / "loose/x.py") == ("x", "", (tmp_path / "loose").resolve())
+
+
+def test_imports_of_a_module_in_a_namespace_folder_resolve(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/util.py": "def shared(): ...\n",
+        "pkg/jobs/mail.py": "def send(): ...\n",
+        "pkg/jobs/helpers.py": "def helper(): ...\n",
+        "pkg/jobs/api.py": "from .mail import send\nfrom pkg.util import shared\nimport helpers\n",
+    })
+    project = Project()  # no extra roots: found from the module's own place
+    api = project.facts(tmp_path / "pkg/jobs/api.py")
+    for expr, where in (("send", "pkg/jobs/mail.py"), ("shared", "pkg/util.py"), ("helpers.helper", "pkg/jobs/helpers.py")):
+        sym = project.resolve_expr(cst.parse_expression(expr), api, None)
+        assert sym is not None and sym.function is not None, expr
+        assert Path(sym.module.path) == (tmp_path / where).resolve()
+
+
+def test_findings_across_namespace_folders_do_not_depend_on_the_working_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No project marker: a task in a namespace folder handed off from elsewhere in the package is
+    found from any working folder (the namespace folder was a project of its own, and its import
+    of the package resolved only when the working folder happened to be above it)."""
+    from tests._cli import runner
+
+    from bglint.cli import main
+
+    write(tmp_path / "src", {
+        "pkg/__init__.py": "",
+        "pkg/api.py": """\
+            from fastapi import BackgroundTasks, FastAPI
+            from pkg.jobs.mail import send
+
+            app = FastAPI()
+
+
+            @app.post("/")
+            async def ep(tasks: BackgroundTasks):
+                tasks.add_task(send)
+            """,
+        "pkg/jobs/mail.py": """\
+            import time
+
+            from pkg.jobs.clock import pause
+
+
+            async def send() -> None:
+                pause()
+            """,
+        "pkg/jobs/clock.py": "import time\n\n\ndef pause() -> None:\n    time.sleep(1)\n",
+    })
+    (tmp_path / "elsewhere").mkdir()
+    seen = []
+    for cwd, arg in ((tmp_path / "src", "pkg"), (tmp_path / "elsewhere", str(tmp_path / "src" / "pkg"))):
+        monkeypatch.chdir(cwd)
+        result = runner().invoke(main, ["check", "--no-cache", "--select", "BG201", "--output-format", "concise", arg])
+        seen.append([line.rsplit("/", 1)[-1].split(" ")[:2] for line in result.stdout.splitlines()])
+    assert seen[0] == seen[1] == [["mail.py:7:5:", "BG201"]]
 
 
 def test_side_by_side_apps_resolve_their_own_modules(tmp_path: Path) -> None:
