@@ -1049,7 +1049,7 @@ def _needed_now(text: str, stmt: ast.stmt, eager: "re.Pattern[str]", aliases: "O
         return True
     if aliases is not None and aliases.search(text):
         return True
-    return _GLOBAL.search(text) is not None and _imports_a_global(stmt)
+    return _GLOBAL.search(text) is not None and "import" in text and _imports_a_global(stmt)
 
 
 def _imports_a_global(stmt: ast.stmt) -> bool:
