@@ -372,7 +372,6 @@ class ModuleFacts:
         self._late_tops: List[cst.CSTNode] = []
         # the import statements left out (their lines): their facts were filled from `ast`
         self._imports_left_out: set = set()
-        self._lines: Optional[List[str]] = None
         self._order_counter = 0
         self.imports: Dict[str, str] = {}
         self.any_imports: Dict[str, str] = {}
@@ -450,9 +449,10 @@ class ModuleFacts:
             return
         self._parsed_late.add(lines)
         first, last = lines
-        if self._lines is None:
-            self._lines = self.source.split("\n")
-        text = "\n".join(self._lines[first - 1 : last]) + "\n"
+        starts = self._starts()  # a copy of the source split into lines would be as big as it
+        text = self.source[starts[first - 1] : starts[last] if last < len(starts) else len(self.source)]
+        if not text.endswith("\n"):
+            text += "\n"
         method = self._methods.get(lines)
         if method is not None:
             self._parse_method_late(lines, text, *method)

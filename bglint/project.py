@@ -21,7 +21,6 @@ from bglint.report import package_root_at
 _MAX_REEXPORT_DEPTH = 8
 # after parsing a module this big, the memory freed meanwhile goes back to the system (each call
 # costs about a millisecond; below this size there is little to give back)
-_RELEASE_AFTER = 100_000
 
 
 @dataclass(frozen=True)
@@ -96,7 +95,7 @@ class Project:
             try:
                 facts = build(str(path), name, package, src.text, self.eager)
             finally:
-                if len(src.text) >= _RELEASE_AFTER:
+                if len(src.text) >= sources.RELEASE_AFTER:  # CPython's tree of it, read to plan the parse
                     sources.release_freed_memory()
         except sources.SourceError as err:
             self._errors[path] = str(err)

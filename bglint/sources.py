@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # libcst is imported when something is parsed, not to read or
 
 # libcst's parser recurses; nesting past this is refused up front with a clear message
 MAX_NESTING = 200
+RELEASE_AFTER = 100_000  # characters: parsing a text this big is worth handing memory back after
 # Python's line ends, which every line number of a finding counts (``str.splitlines`` also breaks
 # at form feeds, \x1c-\x1e, \x85 and \u2028/\u2029, which would shift the lines after them)
 _LINE_END = re.compile(r"\r\n|\r|\n")
@@ -202,6 +203,11 @@ def parse(text: str, check_nesting: bool = True) -> cst.Module:
     except Exception as err:  # libcst's native parser reports some inputs with other errors
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise SourceError(f"cannot parse: {message}") from None
+    finally:
+        if len(text) >= RELEASE_AFTER:
+            # the native parser's own structures for a big text (a module, or a big class parsed
+            # when first looked up) were just freed: tens of MiB glibc would otherwise keep
+            release_freed_memory()
 
 
 _malloc_trim: "Optional[Callable[[int], int]]" = None
