@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import libcst as cst
 
@@ -245,18 +245,17 @@ class Project:
         being kept here: :attr:`texts` reads them again."""
         self._not_kept.extend(paths)
 
-    @property
-    def texts(self) -> Dict[Path, str]:
-        """The text of every file read in this run, parsed or only prefiltered."""
-        out = {path: src.text for path, src in self._sources.items()}
+    def texts(self) -> Iterator[Tuple[Path, str]]:
+        """The text of every file read in this run, parsed or only prefiltered, by resolved path;
+        those not kept are read again one at a time (a caller that stops early reads no more)."""
+        yield from ((path, src.text) for path, src in list(self._sources.items()))
         for path in self._not_kept:
             key = path.resolve()
-            if key not in out:
+            if key not in self._sources:
                 try:
-                    out[key] = sources.read(key).text
+                    yield key, sources.read(key).text
                 except sources.SourceError:
                     continue
-        return out
 
 
 def file_key(path: Union[str, Path]) -> Path:

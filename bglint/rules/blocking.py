@@ -12,6 +12,7 @@ awaited on the event loop, a sync one is run with ``run_in_threadpool``. A block
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import weakref
@@ -542,9 +543,9 @@ def _only_handed_over(task: TaskTarget, ctx: RuleContext) -> bool:
         allowed.setdefault(Path(site.module.path).resolve(), []).append(site.module.span(site.call))
     here = Path(ctx.module.path).resolve()
     allowed.setdefault(here, []).append(ctx.module.span(fn.node.name))
-    texts = ctx.project.texts
-    texts.setdefault(here, ctx.module.source)
-    for path, text in texts.items():
+    # the module's own text first; every other file's as the project read it, one at a time
+    texts = itertools.chain([(here, ctx.module.source)], ((p, t) for p, t in ctx.project.texts() if p != here))
+    for path, text in texts:
         spans = allowed.get(path, [])
         for m in word.finditer(text):
             if any(s <= m.start() < e for s, e in spans):
