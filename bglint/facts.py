@@ -363,10 +363,14 @@ class ModuleFacts:
         self._unparsed_classes: Dict[str, Tuple[int, int]] = {}
         self._unparsed_assignments: Dict[str, Tuple[int, int]] = {}
         self._blanked: List[Tuple[int, int]] = []  # every statement left out, in line order
+        self._replaced = 0  # classes of _blanked parsed late whose methods took their place there
         self._shadowed: set = set()  # ... of which those whose names a later statement rebinds
         self._parsed_late: set = set()
         # id(statement parsed late) -> (its module, line shift, the node whose code gives its positions)
-        self._late: Dict[int, Tuple[cst.Module, int, cst.CSTNode]] = {}
+        self._late: Dict[int, Tuple[cst.Module, int, cst.CSTNode, Optional[_LineMap]]] = {}
+        # what build() parsed the module with: a class parsed late leaves out the same methods
+        self._eager: "Optional[re.Pattern[str]]" = None
+        self._aliases: "Optional[re.Pattern[str]]" = None
         # methods left out of classes parsed with the module: their lines -> (class, its pending methods)
         self._methods: Dict[Tuple[int, int], Tuple[ClassFacts, Dict[str, Tuple[int, int]]]] = {}
         self._late_tops: List[cst.CSTNode] = []
@@ -408,13 +412,12 @@ class ModuleFacts:
 
     @property
     def complete(self) -> bool:
-        return len(self._parsed_late) == len(self._blanked)
+        return len(self._parsed_late) == len(self._blanked) + self._replaced
 
     def parse_all(self) -> None:
-        if self.complete:
-            return
-        for lines in self._blanked:
-            self._parse_late(lines)
+        while not self.complete:  # a class parsed late may leave methods out: a second round
+            for lines in list(self._blanked):
+                self._parse_late(lines)
 
     def parse_mentioning(self, word: str) -> None:
         """Parse the statements left out whose text has ``word`` in it (as a whole word)."""
@@ -434,6 +437,11 @@ class ModuleFacts:
             i = bisect.bisect_right(firsts, line) - 1
             if i >= 0 and line <= blanked[i][1]:
                 self._parse_late(blanked[i])
+                if self._blanked is not blanked:
+                    # a class parsed without its methods, which took its place: search them too
+                    blanked = self._blanked
+                    firsts = [first for first, _ in blanked]
+                    continue
                 last = blanked[i][1]
                 if last >= len(starts):
                     return
@@ -457,9 +465,12 @@ class ModuleFacts:
         if method is not None:
             self._parse_method_late(lines, text, *method)
             return
+        is_class = lines in self._unparsed_classes.values()
         for pending in (self._unparsed, self._unparsed_classes, self._unparsed_assignments):
             for name in [n for n, r in pending.items() if r == lines]:
                 del pending[name]
+        if is_class and self._parse_class_late(lines, text):
+            return
         try:
             mini = sources.parse(text, check_nesting=False)
         except sources.SourceError:
@@ -480,10 +491,61 @@ class ModuleFacts:
             self._parse_late(lines)
         return list(self.tree.body) + self._late_tops
 
-    def _adopt(self, stmt: cst.CSTNode, mini: cst.Module, shift: int, root: cst.CSTNode) -> None:
-        """Make ``stmt``, parsed late in ``mini`` (``shift`` lines above the file's), a statement of
-        this module: positions come from ``root``'s code, and its parent is the module."""
-        self._late[id(stmt)] = (mini, shift, root)
+    def _parse_class_late(self, lines: Tuple[int, int], text: str) -> bool:
+        """Parse the class on ``lines`` (its ``text``) as :func:`build` parses one with the module:
+        its methods that cannot hold a hand-off left out, each parsed when first looked up (a big
+        class is mostly methods no rule asks for). False when none can be left out, or the text
+        does not hold one class: the caller parses it whole."""
+        if self._eager is None or lines not in self._blanked:
+            return False
+        try:
+            found = ast.parse(text).body
+        except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
+            return False
+        if len(found) != 1 or not isinstance(found[0], ast.ClassDef):
+            return False
+        text_lines = text.split("\n")
+        left_out = _methods_left_out(found[0], text_lines, self._eager, self._aliases)
+        if not left_out:
+            return False
+        shift = lines[0] - 1
+        kept: List[str] = []
+        line_map = _LineMap()  # in the file's lines less those cut (positions are shifted first)
+        removed, resume = 0, 1
+        for start, end in sorted(left_out.values()):
+            kept.extend(text_lines[resume - 1 : start - 1])
+            removed += end - start + 1
+            line_map.add(len(kept) + 1 + shift, removed)
+            resume = end + 1
+        kept.extend(text_lines[resume - 1 :])
+        try:
+            mini = sources.parse("\n".join(kept), check_nesting=False)
+        except sources.SourceError:
+            return False
+        if len(mini.body) != 1 or not isinstance(mini.body[0], cst.ClassDef):
+            return False
+        stmt = mini.body[0]
+        self._adopt(stmt, mini, shift, stmt, line_map)
+        walk.walk(stmt, _Collector(self, shadowed=lines in self._shadowed), self._parents)
+        cls = next(c for c in reversed(self._all_classes) if c.node is stmt)
+        pending = {name: (start + shift, end + shift) for name, (start, end) in left_out.items()}
+        table = _LazyDefs(self, pending)
+        dict.update(table, cls.methods)
+        cls.methods = table
+        for method_lines in pending.values():
+            self._methods[method_lines] = (cls, pending)
+        # the methods take the class's place among the statements left out (a new list: a search
+        # going through the old one sees the change)
+        at = self._blanked.index(lines)
+        self._blanked = self._blanked[:at] + sorted(pending.values()) + self._blanked[at + 1 :]
+        self._replaced += 1
+        return True
+
+    def _adopt(self, stmt: cst.CSTNode, mini: cst.Module, shift: int, root: cst.CSTNode, line_map: Optional[_LineMap] = None) -> None:
+        """Make ``stmt``, parsed late in ``mini`` (``shift`` lines above the file's; ``line_map``:
+        the lines cut from it), a statement of this module: positions come from ``root``'s code,
+        and its parent is the module."""
+        self._late[id(stmt)] = (mini, shift, root, line_map)
         self._late_tops.append(stmt)
         if self._parents is not None:
             self._parents[id(stmt)] = self.tree  # the ones below: by the walk that collects its facts
@@ -602,7 +664,7 @@ class ModuleFacts:
         if key not in self._statement_positions:
             late = self._late.get(key)
             if late is not None:
-                self._statement_positions[key] = _StatementPositions.at(late[2], late[0], late[1])
+                self._statement_positions[key] = _StatementPositions.at(late[2], late[0], late[1], late[3])
             else:
                 self._statement_positions[key] = _StatementPositions.compute(top, self.tree, self.parsed_text, line_map=self._line_map)
         found = self._statement_positions[key]
@@ -763,9 +825,10 @@ class _StatementPositions:
         return cls(ranges, _count_newlines(source, start), line_map)
 
     @classmethod
-    def at(cls, stmt: cst.CSTNode, tree: cst.Module, shift: int) -> "_StatementPositions":
-        """Positions in a statement parsed alone from the source's lines after line ``shift``."""
-        return cls(_codegen(stmt, tree)[0], shift)
+    def at(cls, stmt: cst.CSTNode, tree: cst.Module, shift: int, line_map: Optional[_LineMap] = None) -> "_StatementPositions":
+        """Positions in a statement parsed alone from the source's lines after line ``shift``
+        (``line_map``: the lines cut from it, counted from the file's first line)."""
+        return cls(_codegen(stmt, tree)[0], shift, line_map)
 
     def get(self, node: cst.CSTNode) -> Optional[CodeRange]:
         rng = self.ranges.get(node)
@@ -860,7 +923,7 @@ def build(path: str, name: str, package: str, source: str, eager: "re.Pattern[st
     """
     plan = _plan(source, eager)
     if plan is not None:
-        text, pending, blanked, shadowed, methods, line_map, imports = plan
+        text, pending, blanked, shadowed, methods, line_map, imports, aliases = plan
         try:
             tree = sources.parse(text, check_nesting=False)
         except sources.SourceError:
@@ -872,6 +935,7 @@ def build(path: str, name: str, package: str, source: str, eager: "re.Pattern[st
             facts._unparsed_assignments.update(pending["assign"])
             facts._blanked.extend(blanked)
             facts._shadowed.update(shadowed)
+            facts._eager, facts._aliases = eager, aliases
             _prefill_imports(facts, imports)
             facts._imports_left_out.update((i.lineno, i.end_lineno or i.lineno) for i in imports)
             # the parents, which nearly every module parsed for its hand-offs needs, in the same walk
@@ -930,7 +994,14 @@ class _LineMap:
 
 
 _Plan = Tuple[
-    str, Dict[str, Dict[str, Tuple[int, int]]], List[Tuple[int, int]], set, Dict[int, Tuple[str, Dict[str, Tuple[int, int]]]], _LineMap, List[Union[ast.Import, ast.ImportFrom]]
+    str,
+    Dict[str, Dict[str, Tuple[int, int]]],
+    List[Tuple[int, int]],
+    set,
+    Dict[int, Tuple[str, Dict[str, Tuple[int, int]]]],
+    _LineMap,
+    List[Union[ast.Import, ast.ImportFrom]],
+    "Optional[re.Pattern[str]]",
 ]
 
 
@@ -1007,7 +1078,7 @@ def _plan(source: str, eager: "re.Pattern[str]") -> Optional[_Plan]:
     pending: Dict[str, Dict[str, Tuple[int, int]]] = {"def": {}, "class": {}, "assign": {}}
     for (kind, name), lines_ in last.items():
         pending[kind][name] = lines_
-    return "\n".join(kept), pending, blanked, shadowed, methods, line_map, imports
+    return "\n".join(kept), pending, blanked, shadowed, methods, line_map, imports, aliases
 
 
 def _prefill_imports(facts: "ModuleFacts", imports: Sequence[Union[ast.Import, ast.ImportFrom]]) -> None:

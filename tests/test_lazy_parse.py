@@ -91,6 +91,59 @@ APPS = [
 ]
 
 
+BIG_CLASS = (
+    "import time\n\nfrom fastapi import BackgroundTasks, FastAPI\n\napp = FastAPI()\n\n\n"
+    "class Mailer:\n    \"\"\"Sends mail.\"\"\"\n\n    retries = 3\n\n"
+    + "".join(f"    def helper{i}(self, x):\n        return x + {i}\n\n" for i in range(6))
+    + "    async def send(self, to: str) -> None:\n        self.helper2(to)\n        time.sleep(1)  # needle\n\n"
+    + "    @property\n    def name(self):\n        return 'm'\n\n"
+    + "    def last(self):\n        pass\n\n\n"
+    "mailer = Mailer()\n\n\n"
+    "@app.post('/go')\nasync def go(to: str, bg: BackgroundTasks):\n    bg.add_task(mailer.send, to)\n"
+)
+
+APPS.append(pytest.param(BIG_CLASS, id="method-of-a-class-parsed-late"))
+
+
+def _positions(facts: object, node: object) -> List[Tuple[str, int, int, int, int]]:
+    """Every significant node under ``node``, in order, with its position in ``facts``' file."""
+    from bglint.walk import children
+
+    out = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        r = facts.position(n)  # type: ignore[attr-defined]
+        out.append((type(n).__name__, r.start.line, r.start.column, r.end.line, r.end.column))
+        stack.extend(reversed(children(n)))
+    return out
+
+
+def test_a_class_parsed_late_leaves_its_methods_out_until_asked() -> None:
+    """A class no hand-off is in is parsed when first looked up, without its methods; a method
+    is parsed when asked for, found by a word search, or when everything is: positions, methods
+    and functions as a whole parse gives them."""
+    whole = collect("m.py", "m", "", BIG_CLASS, sources.parse(BIG_CLASS))
+    lazy = build("m.py", "m", "", BIG_CLASS, PREFILTER)
+    cls, want = lazy.classes["Mailer"], dict.get(whole.classes, "Mailer")
+    assert dict.__contains__(cls.methods, "last") and not dict.__contains__(cls.methods, "send")  # left out
+    assert "send" in cls.methods and not dict.__contains__(cls.methods, "send")  # known, still unparsed
+    assert lazy.position(cls.node) == whole.position(want.node)
+    assert lazy.position(cls.methods["last"].node) == whole.position(want.methods["last"].node)  # after the cut
+    send = cls.methods["send"]
+    assert _positions(lazy, send.node) == _positions(whole, want.methods["send"].node)
+    assert _positions(lazy, cls.methods["name"].node) == _positions(whole, want.methods["name"].node)
+    lazy.parse_mentioning("needle")
+    lazy.parse_mentioning("helper4")
+    assert dict.__contains__(cls.methods, "helper4") and not dict.__contains__(cls.methods, "helper5")
+    assert not lazy.complete
+    lazy.parse_all()
+    assert lazy.complete
+    assert sorted(dict.keys(cls.methods)) == sorted(want.methods)
+    for name in want.methods:
+        assert _positions(lazy, cls.methods[name].node) == _positions(whole, want.methods[name].node), name
+
+
 @pytest.mark.parametrize("text", APPS)
 def test_findings_on_demand_equal_findings_of_a_whole_parse(tmp_path: Path, text: str) -> None:
     assert _findings(tmp_path, text, eager=True) == _findings(tmp_path, text, eager=False)
