@@ -16,11 +16,9 @@ import libcst as cst
 
 from bglint import sources
 from bglint.facts import ClassFacts, FunctionFacts, ModuleFacts, build
-from bglint.report import package_root_at
+from bglint.report import is_package, package_root_at
 
 _MAX_REEXPORT_DEPTH = 8
-# after parsing a module this big, the memory freed meanwhile goes back to the system (each call
-# costs about a millisecond; below this size there is little to give back)
 
 
 @dataclass(frozen=True)
@@ -116,7 +114,7 @@ class Project:
         top package, and for a module of a namespace folder (no ``__init__.py``) its own folder
         after it, as when that folder is a script's (``python main.py``, ``uvicorn main:app``)."""
         folder = path.parent
-        if folder != root and not (folder / "__init__.py").is_file():
+        if folder != root and not is_package(folder):
             return (root, folder)
         return (root,)
 

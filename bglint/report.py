@@ -105,8 +105,25 @@ def project_root(start: Path, memo: Optional[Dict[Path, Optional[Path]]] = None)
 
 
 def project_root_at(folder: Path, memo: Optional[Dict[Path, Optional[Path]]] = None) -> Optional[Path]:
-    """:func:`project_root` of a folder already resolved."""
-    return _nearest(folder, {} if memo is None else memo, lambda f: any(os.path.exists(os.path.join(f, m)) for m in _MARKERS))
+    """:func:`project_root` of a folder already resolved; ``memo`` (folder -> answer) keeps the
+    answer of every folder passed on the way."""
+    memo = {} if memo is None else memo
+    passed: List[Path] = []
+    found: Optional[Path] = None
+    while True:
+        if folder in memo:
+            found = memo[folder]
+            break
+        passed.append(folder)
+        if any(os.path.exists(os.path.join(folder, marker)) for marker in _MARKERS):
+            found = folder
+            break
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    for seen in passed:
+        memo[seen] = found
+    return found
 
 
 def package_root(path: Path) -> Path:
@@ -126,13 +143,13 @@ def package_root_at(folder: Path, memo: Dict[Path, Optional[Path]]) -> Path:
         return found
     passed: List[Path] = []
     package = folder
-    while not _is_package(package):
+    while not is_package(package):
         if not package.name.isidentifier() or package.parent == package:
             memo[folder] = folder  # no package above: a module of its own folder
             return folder
         passed.append(package)
         package = package.parent
-    while package.parent != package and _is_package(package.parent):
+    while package.parent != package and is_package(package.parent):
         passed.append(package)
         package = package.parent
     passed.append(package)
@@ -141,29 +158,9 @@ def package_root_at(folder: Path, memo: Dict[Path, Optional[Path]]) -> Path:
     return package.parent
 
 
-def _is_package(folder: Path) -> bool:
+def is_package(folder: Path) -> bool:
+    """Whether ``folder`` holds an ``__init__.py`` (a regular package)."""
     return (folder / "__init__.py").is_file()
-
-
-def _nearest(folder: Path, memo: Dict[Path, Optional[Path]], holds: Callable[[Path], bool]) -> Optional[Path]:
-    """The nearest of ``folder`` and the folders above it for which ``holds`` is true (None: none);
-    ``memo`` (folder -> answer) keeps the answer of every folder passed on the way."""
-    passed: List[Path] = []
-    found: Optional[Path] = None
-    while True:
-        if folder in memo:
-            found = memo[folder]
-            break
-        passed.append(folder)
-        if holds(folder):
-            found = folder
-            break
-        if folder.parent == folder:
-            break
-        folder = folder.parent
-    for seen in passed:
-        memo[seen] = found
-    return found
 
 
 def real_folder(folder: str, memo: Dict[str, str]) -> str:

@@ -50,7 +50,6 @@ class Source:
         return (codecs.BOM_UTF8 + data) if self.bom else data
 
 
-
 def line_starts(text: str) -> List[int]:
     """The offset in ``text`` where each of its lines starts (lines as Python ends them)."""
     return [0] + [m.end() for m in _LINE_END.finditer(text)]
