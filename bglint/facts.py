@@ -509,17 +509,9 @@ class ModuleFacts:
         if not left_out:
             return False
         shift = lines[0] - 1
-        kept: List[str] = []
-        line_map = _LineMap()  # in the file's lines less those cut (positions are shifted first)
-        removed, resume = 0, 1
-        for start, end in sorted(left_out.values()):
-            kept.extend(text_lines[resume - 1 : start - 1])
-            removed += end - start + 1
-            line_map.add(len(kept) + 1 + shift, removed)
-            resume = end + 1
-        kept.extend(text_lines[resume - 1 :])
+        cut, line_map = _cut(text_lines, sorted(left_out.values()), shift)
         try:
-            mini = sources.parse("\n".join(kept), check_nesting=False)
+            mini = sources.parse(cut, check_nesting=False)
         except sources.SourceError:
             return False
         if len(mini.body) != 1 or not isinstance(mini.body[0], cst.ClassDef):
@@ -1063,22 +1055,29 @@ def _plan(source: str, eager: "re.Pattern[str]") -> Optional[_Plan]:
     if not blanked:
         return None
     blanked.sort()
-    # the left-out lines are removed, not blanked: libcst would build three nodes for each blank
-    # line (on a big module, more than for the code parsed); positions are mapped back
-    kept: List[str] = []
-    line_map = _LineMap()
-    done = 0
-    for first, end in blanked:
-        kept.extend(lines[done : first - 1])
-        done = end
-        while done < len(lines) - 1 and not lines[done].strip():
-            done += 1  # and the blank lines after it, up to the next statement (or the file's end)
-        line_map.add(len(kept) + 1, done - len(kept))
-    kept.extend(lines[done:])
+    text, line_map = _cut(lines, blanked)
     pending: Dict[str, Dict[str, Tuple[int, int]]] = {"def": {}, "class": {}, "assign": {}}
     for (kind, name), lines_ in last.items():
         pending[kind][name] = lines_
-    return "\n".join(kept), pending, blanked, shadowed, methods, line_map, imports, aliases
+    return text, pending, blanked, shadowed, methods, line_map, imports, aliases
+
+
+def _cut(lines: List[str], left_out: Sequence[Tuple[int, int]], shift: int = 0) -> Tuple[str, _LineMap]:
+    """``lines`` joined without the line ranges ``left_out`` (1-based, inclusive, in order) and the
+    blank lines after each, up to the next statement: they are removed, not blanked, as libcst
+    would build three nodes for each blank line (on a big module, more than for the code parsed).
+    The line map takes the text's lines, ``shift`` lines down, back to the file's."""
+    kept: List[str] = []
+    line_map = _LineMap()
+    done = 0
+    for first, end in left_out:
+        kept.extend(lines[done : first - 1])
+        done = end
+        while done < len(lines) - 1 and not lines[done].strip():
+            done += 1  # and the blank lines after it, up to the next statement (or the end)
+        line_map.add(len(kept) + 1 + shift, done - len(kept))
+    kept.extend(lines[done:])
+    return "\n".join(kept), line_map
 
 
 def _prefill_imports(facts: "ModuleFacts", imports: Sequence[Union[ast.Import, ast.ImportFrom]]) -> None:
