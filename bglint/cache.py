@@ -20,17 +20,23 @@ unwritable is ignored: the run is done from scratch and the result is the same.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 import sys
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from bglint import __version__
-from bglint.model import Edit, Finding, Fix, ImportNeed, Safety, Severity
+
+try:  # hashlib loads OpenSSL when imported (2-3 ms of a one-file run); BLAKE2 is built in
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - an interpreter built without it
+    from hashlib import blake2b
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bglint.model import Finding
 
 FORMAT = 1
 DEFAULT_DIR = ".bglint_cache"
@@ -81,9 +87,9 @@ def _own_files() -> List[Tuple[str, int, int]]:
 
 
 def run_key(settings: Any, files: Sequence[Union[str, Path]], cwd: Path, extra: Sequence[str] = ()) -> str:
-    key = hashlib.sha256(_run_basis(settings, str(cwd), tuple(extra)))
+    key = blake2b(_run_basis(settings, str(cwd), tuple(extra)), digest_size=16)
     key.update(json.dumps(sorted(map(str, files))).encode())
-    return key.hexdigest()[:32]
+    return key.hexdigest()
 
 
 _BASES: Dict[Tuple[int, str, Tuple[str, ...]], Tuple[Any, bytes]] = {}
@@ -109,7 +115,7 @@ def _run_basis(settings: Any, cwd: str, extra: Tuple[str, ...]) -> bytes:
 
 
 def digest(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+    return blake2b(data, digest_size=16).hexdigest()
 
 
 def entry(settings: Any, files: Sequence[Union[str, Path]], extra: Sequence[str] = ()) -> "Cache":
@@ -133,7 +139,7 @@ class Cache:
             return None
         return data
 
-    def replay(self, files: Iterable[Path], prefilter: Any, stats: Optional[Dict[str, os.stat_result]] = None) -> Optional[Dict[str, Any]]:
+    def replay(self, files: Iterable[Union[str, Path]], prefilter: Any, stats: Optional[Dict[str, os.stat_result]] = None) -> Optional[Dict[str, Any]]:
         """The stored result if it still holds for ``files`` (see the module docstring), else None.
         ``stats``: what ``os.stat`` said of some files a moment ago, by absolute path (not asked
         again)."""
@@ -148,7 +154,7 @@ class Cache:
             # filesystem's timestamp granularity without its size or time changing ("racy git"):
             # those are compared by content
             racy_after = int(data["written_ns"]) - RACY_NS
-            current = {os.path.abspath(p) for p in files}
+            current = {p if p in known else os.path.abspath(p) for p in files}  # ``known`` is by absolute path
             # every file of the run was recorded, and the other records are consulted modules
             if not current <= set(records) or not set(records) - current <= consulted:
                 return None
@@ -240,6 +246,8 @@ def finding_to_json(f: Finding) -> Dict[str, Any]:
 
 
 def finding_from_json(d: Dict[str, Any]) -> Finding:
+    from bglint.model import Edit, Finding, Fix, ImportNeed, Safety, Severity  # a run that replays none need not import them
+
     fix = None
     if d["fix"] is not None:
         fx = d["fix"]

@@ -308,16 +308,17 @@ def _run_project_and_release(*args: Any) -> "Report":
     return report
 
 
-def _replay(settings: Settings, files: List[Path], root: Optional[Path]) -> Tuple[Optional["Report"], List[Path], "Cache"]:
+def _replay(settings: Settings, files: List[Path], root: Optional[Path]) -> Tuple[Optional["Report"], List[str], "Cache"]:
     """The cached report of one project's ``files`` if nothing they depend on changed (else None),
-    the project's other files, and the cache entry to store a new report in."""
+    the project's other files (as :func:`report.context_names` lists them), and the cache entry
+    to store a new report in."""
     from bglint import cache as cache_mod
-    from bglint.report import PREFILTER, context_files
+    from bglint.report import PREFILTER, context_names
 
     stats: Dict[str, os.stat_result] = {}
-    context = context_files(files, settings, root, stats) if files else []
+    context = context_names(files, settings, root, stats) if files else []
     store = cache_mod.entry(settings, files)
-    hit = store.replay(list(files) + context, PREFILTER, stats)
+    hit = store.replay([*files, *context], PREFILTER, stats)
     return (_report_from_cache(hit) if hit is not None else None), context, store
 
 
@@ -329,7 +330,7 @@ def _run_project(
     unsafe: bool,
     no_cache: bool,
     root: Optional[Path],
-    missed: Optional[Tuple[List[Path], "Cache"]] = None,
+    missed: Optional[Tuple[List[str], "Cache"]] = None,
 ) -> "Report":
     """Check one project's ``files`` (``root``: the project's folder, None outside one): from the
     cache when nothing they depend on changed, without the parser when none of the project's files
@@ -340,13 +341,15 @@ def _run_project(
 
     store: Optional[Cache] = None
     if missed is not None:
-        context, store = missed
+        context = [Path(name) for name in missed[0]]
+        store = missed[1]
     elif fix or diff or no_cache:
         context = context_files(files, settings, root) if files else []
     else:
-        replayed, context, store = _replay(settings, files, root)
+        replayed, names, store = _replay(settings, files, root)
         if replayed is not None:
             return replayed
+        context = [Path(name) for name in names]
     # every file is read once here; the engine's project starts from these texts
     read: Dict[Path, sources.Source] = {}
 

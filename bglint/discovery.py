@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import operator
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Callable, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 
 @dataclass
@@ -25,26 +26,38 @@ class Discovered:
     stats: List[Optional[os.stat_result]] = field(default_factory=list)
 
 
+_GLOB = re.compile(r"[*?\[]")
+
+
 @functools.lru_cache(maxsize=32)
-def _matchers(patterns: Tuple[str, ...]) -> Tuple[Optional["re.Pattern[str]"], Optional["re.Pattern[str]"]]:
-    """One regex for "a path component matches a pattern", one for "the relative path matches"
-    (the pattern itself or anything below it): ``fnmatch`` semantics, compiled once."""
+def _matchers(patterns: Tuple[str, ...]) -> Tuple[FrozenSet[str], Optional["re.Pattern[str]"], Optional["re.Pattern[str]"]]:
+    """``fnmatch`` semantics, compiled once: the names no path component may have (the patterns
+    without a glob character or ``/``, as the default ones: a set lookup, and no relative-path test
+    needed, since the relative path's components are the path's), then for the other patterns one
+    regex for "a path component matches a pattern" and one for "the relative path matches" (the
+    pattern itself or anything below it)."""
     pats = [p.rstrip("/") for p in patterns]
-    if not pats:
-        return None, None
-    part = re.compile("|".join(fnmatch.translate(p) for p in pats))
-    rel = re.compile("|".join([fnmatch.translate(p) for p in pats] + [fnmatch.translate(p + "/*") for p in pats]))
-    return part, rel
+    names = frozenset(p for p in pats if "/" not in p and not _GLOB.search(p))
+    rest = [p for p in pats if p not in names]
+    if not rest:
+        return names, None, None
+    part = re.compile("|".join(fnmatch.translate(p) for p in rest))
+    rel = re.compile("|".join([fnmatch.translate(p) for p in rest] + [fnmatch.translate(p + "/*") for p in rest]))
+    return names, part, rel
+
+
+def _part_excluded(part: str, names: FrozenSet[str], part_re: Optional["re.Pattern[str]"]) -> bool:
+    return part in names or (part_re is not None and part_re.match(part) is not None)
 
 
 def is_excluded(path: Path, patterns: Sequence[str], root: Optional[Path], rel: Optional[str] = None) -> bool:
     """Whether an ``exclude`` pattern matches a component of ``path`` or its path relative to
     ``root`` (``rel``, when the caller knows it already)."""
-    part_re, rel_re = _matchers(tuple(patterns))
-    if part_re is None or rel_re is None:
-        return False
-    if any(part_re.match(part) for part in path.parts):
+    names, part_re, rel_re = _matchers(tuple(patterns))
+    if any(_part_excluded(part, names, part_re) for part in path.parts):
         return True
+    if rel_re is None:
+        return False
     if rel is None:
         rel = path.as_posix()
         if root is not None:
@@ -98,15 +111,16 @@ def _git_visible(directory: Path) -> Callable[[], Optional[Set[str]]]:
     return listed
 
 
-def _walk(directory: Path, patterns: Sequence[str], root: Optional[Path]) -> Iterable[Tuple[Path, str]]:
-    """The ``.py`` files under ``directory`` that no pattern excludes, each with its path relative
+def _walk(directory: Path, patterns: Sequence[str], root: Optional[Path]) -> Iterable[Tuple[str, str]]:
+    """The ``.py`` files under ``directory`` that no pattern excludes (as ``os.scandir`` names them:
+    ``directory``, then the path below it), each with its path relative
     to ``directory`` (``/``-separated), folder by folder in name
     order (files first, then each subfolder), as ``os.walk`` would list them without following
     symlinked folders. One ``scandir`` per folder tells files from folders without a ``stat``;
     paths relative to ``root`` are built on the way down (no ``resolve()`` per file), and only the
     new component of each path is matched against the patterns (its folders passed already)."""
-    part_re, rel_re = _matchers(tuple(patterns))
-    if part_re is not None and any(part_re.match(part) for part in directory.parts):
+    names, part_re, rel_re = _matchers(tuple(patterns))
+    if any(_part_excluded(part, names, part_re) for part in directory.parts):
         return  # the folder itself is excluded, so is everything under it
     top: Optional[str] = None
     if root is not None:
@@ -117,6 +131,8 @@ def _walk(directory: Path, patterns: Sequence[str], root: Optional[Path]) -> Ite
     given = directory.as_posix()  # outside ``root``, paths are matched as given below it
 
     def excluded(entry: "os.DirEntry[str]", sub: str) -> bool:
+        if entry.name in names:
+            return True
         if part_re is None or rel_re is None:
             return False
         if part_re.match(entry.name):
@@ -134,7 +150,7 @@ def _walk(directory: Path, patterns: Sequence[str], root: Optional[Path]) -> Ite
         dirpath, sub = stack.pop()
         try:
             with os.scandir(dirpath) as it:
-                entries = sorted(it, key=lambda e: e.name)
+                entries = sorted(it, key=_name)
         except OSError:
             continue  # unreadable or gone: as os.walk does
         folders = []
@@ -153,8 +169,11 @@ def _walk(directory: Path, patterns: Sequence[str], root: Optional[Path]) -> Ite
                 except OSError:
                     regular = False
                 if regular and not excluded(entry, child):
-                    yield Path(entry.path), child
+                    yield entry.path, child
         stack.extend(reversed(folders))
+
+
+_name = operator.attrgetter("name")
 
 
 def _is_symlink(entry: "os.DirEntry[str]") -> bool:
@@ -169,8 +188,7 @@ def discover(paths: Sequence[str], exclude: Sequence[str], root: Optional[Path],
     found = Discovered()
     seen: Set[object] = set()
 
-    def add(p: Path) -> None:
-        st = _stat(p)
+    def add(p: Path, st: Optional[os.stat_result]) -> None:
         key = identity_from(p, st)  # the same file reached twice: named twice, through a symlink
         if key not in seen:
             seen.add(key)
@@ -183,17 +201,29 @@ def discover(paths: Sequence[str], exclude: Sequence[str], root: Optional[Path],
             found.errors.append((raw, "no such file or directory"))
             continue
         if path.is_dir():
-            listing = _git_visible(path) if respect_gitignore else None
-            walked = list(_walk(path, exclude, root))
-            visible = listing() if listing is not None else None
-            for f, rel in walked:
-                if visible is None or rel in visible:
-                    add(f)
+            for f, st in listing(path, exclude, root, respect_gitignore):
+                add(Path(f), st)
         elif path.is_file():
-            add(path)
+            add(path, _stat(path))
         else:
             found.errors.append((raw, "not a regular file (broken symlink?)"))
     return found
+
+
+def listing(directory: Path, exclude: Sequence[str], root: Optional[Path], respect_gitignore: bool = True) -> Iterator[Tuple[str, Optional[os.stat_result]]]:
+    """The files :func:`discover` finds in the folder ``directory`` (named as ``os.scandir`` names
+    them: no ``Path`` made for each), each with what ``os.stat`` said of it (None: it could not),
+    in order; a file reached twice (through a symlink) is listed twice."""
+    visible_files = _git_visible(directory) if respect_gitignore else None
+    walked = list(_walk(directory, exclude, root))
+    visible = visible_files() if visible_files is not None else None
+    for f, rel in walked:
+        if visible is None or rel in visible:
+            try:
+                st: Optional[os.stat_result] = os.stat(f)
+            except OSError:
+                st = None
+            yield f, st
 
 
 def identity(path: Path) -> object:
@@ -202,12 +232,12 @@ def identity(path: Path) -> object:
     return identity_from(path, _stat(path))
 
 
-def identity_from(path: Path, st: Optional[os.stat_result]) -> object:
+def identity_from(path: "Union[str, Path]", st: Optional[os.stat_result]) -> object:
     """:func:`identity` from what ``os.stat`` said of ``path`` (None: it could not)."""
     return os.path.abspath(path) if st is None else (st.st_dev, st.st_ino)
 
 
-def _stat(path: Path) -> Optional[os.stat_result]:
+def _stat(path: "Union[str, Path]") -> Optional[os.stat_result]:
     try:
         return os.stat(path)
     except OSError:

@@ -6,6 +6,7 @@ whose files cannot hold a hand-off, or whose result is in the cache, never loads
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import stat
@@ -14,37 +15,53 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from bglint import discovery, sources
-from bglint.model import Finding
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pragma: no cover
     from bglint.config import Settings
+    from bglint.model import Finding
 
+# A file can only hold a hand-off (or a rule's other subject) if it contains one of these.
+_PATTERN = (
+    r"add_task|BackgroundTask|\bbackground\s*=(?!=)|create_task|ensure_future|\.delay\(|apply_async"
+    r"|enqueue|\.send(?:_with_options)?\(|\.on_event\s*\(|add_event_handler"
+)
 # The pattern's alternatives, for substring searches (many times faster than the alternation):
 # those that are plain text, and the others by a word they all contain.
 _LITERALS = ("add_task", "BackgroundTask", "create_task", "ensure_future", ".delay(", "apply_async", "enqueue", "add_event_handler")
 _GUARDED = (
-    ("background", re.compile(r"\bbackground\s*=(?!=)")),
-    (".send", re.compile(r"\.send(?:_with_options)?\(")),
-    (".on_event", re.compile(r"\.on_event\s*\(")),
+    ("background", r"\bbackground\s*=(?!=)"),
+    (".send", r"\.send(?:_with_options)?\("),
+    (".on_event", r"\.on_event\s*\("),
 )
-_LITERAL_RES = {word: re.compile(re.escape(word)) for word in _LITERALS}
 
 
 class _Prefilter:
     """``PREFILTER.search(text)``: a match of the pattern (some match, not always the first one),
-    found by substring searches first."""
+    found by substring searches first. The regexes are compiled when first used (a run that the
+    cache answers uses none)."""
 
-    def __init__(self, pattern: "re.Pattern[str]") -> None:
-        self.pattern = pattern.pattern
-        self.regex = pattern
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+
+    @functools.cached_property
+    def regex(self) -> "re.Pattern[str]":
+        return re.compile(self.pattern)
+
+    @functools.cached_property
+    def _literals(self) -> "Dict[str, re.Pattern[str]]":
+        return {word: re.compile(re.escape(word)) for word in _LITERALS}
+
+    @functools.cached_property
+    def _guarded(self) -> "List[Tuple[str, re.Pattern[str]]]":
+        return [(word, re.compile(regex)) for word, regex in _GUARDED]
 
     def search(self, text: str, *args: int) -> "Optional[re.Match[str]]":
         if args:
             return self.regex.search(text, *args)
         for word in _LITERALS:
             if word in text:
-                return _LITERAL_RES[word].search(text)
-        for word, regex in _GUARDED:
+                return self._literals[word].search(text)
+        for word, regex in self._guarded:
             if word in text:
                 found = regex.search(text)
                 if found is not None:
@@ -55,12 +72,8 @@ class _Prefilter:
         return self.regex.finditer(text)
 
 
-# A file can only hold a hand-off (or a rule's other subject) if it contains one of these.
-_PATTERN = re.compile(
-    r"add_task|BackgroundTask|\bbackground\s*=(?!=)|create_task|ensure_future|\.delay\(|apply_async"
-    r"|enqueue|\.send(?:_with_options)?\(|\.on_event\s*\(|add_event_handler"
-)
 PREFILTER = _Prefilter(_PATTERN)
+
 
 @dataclass(frozen=True)
 class FileError:
@@ -190,20 +203,32 @@ def context_files(
     """Other files of the project (``root``, found from the first file unless given): their
     hand-offs can make a function in ``files`` a task. ``stats``, when given, receives what
     ``os.stat`` said of each of them when they were found, by absolute path (for the cache)."""
+    return [Path(name) for name in context_names(files, settings, root, stats)]
+
+
+def context_names(
+    files: Sequence[Path], settings: "Settings", root: Optional[Path] = _UNKNOWN, stats: Optional[Dict[str, os.stat_result]] = None
+) -> List[str]:
+    """:func:`context_files` as the strings the folder's listing gave (a cached run compares them
+    with its records and needs no ``Path`` of each)."""
     if not files:
         return []
     if root is _UNKNOWN:
         root = project_root(files[0])
     if root is None:
         return []
-    found = discovery.discover([str(root)], settings.exclude, settings.root, settings.respect_gitignore)
     mine = {discovery.identity(f) for f in files}
+    seen: Set[object] = set()
     others = []
-    for f, st in zip(found.files, found.stats):
-        if discovery.identity_from(f, st) not in mine:
-            others.append(f)
+    top = str(root)
+    absolute = os.path.isabs(top) and os.path.normpath(top) == top  # then so is every name below it
+    for name, st in discovery.listing(root, settings.exclude, settings.root, settings.respect_gitignore):
+        key = discovery.identity_from(name, st)
+        if key not in mine and key not in seen:
+            seen.add(key)
+            others.append(name)
             if stats is not None and st is not None:
-                stats[os.path.abspath(f)] = st
+                stats[name if absolute else os.path.abspath(name)] = st
     return others
 
 

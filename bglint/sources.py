@@ -12,7 +12,6 @@ import os
 import re
 import stat
 import sys
-import tempfile
 import threading
 import tokenize
 from dataclasses import dataclass
@@ -282,6 +281,8 @@ def write_atomic(path: Union[str, Path], data: bytes) -> None:
         umask = os.umask(0)
         os.umask(umask)
         mode = 0o666 & ~umask
+    import tempfile  # only a run that writes needs it (it imports shutil, lzma, ...)
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".bglint-tmp", dir=str(path.parent))
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -295,4 +295,3 @@ def walk(node: cst.CSTNode, visitor: object, parents: Optional[Dict[int, cst.CST
 def significant_children_reference(node: cst.CSTNode) -> List[cst.CSTNode]:
     """libcst's own ``children`` without layout nodes (slow; what :func:`children` must equal)."""
     return [c for c in node.children if not _is_layout(type(c))]
-

@@ -171,3 +171,38 @@ def test_git_is_not_started_outside_a_work_tree(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("GIT_DIR", str(tmp_path / "elsewhere.git"))
     assert [p.name for p in discovery.discover([str(tmp_path)], [], None).files] == ["a.py"]
     assert len(started) == 1 and started[0][0] == "git"
+
+
+@pytest.mark.parametrize(
+    "patterns",
+    [
+        ["build", "node_modules"],  # plain names: looked up in a set, any depth
+        ["a*c"],  # a glob's `*` spans `/` in a relative path: a/b/c.py, but no component is "a*c"
+        ["pkg/gen", "*.pb2.py", "te?ts"],
+        ["build", "pkg/gen/", "[ab]"],
+        [],
+    ],
+)
+def test_exclude_is_fnmatch_on_a_component_or_the_relative_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, patterns: list) -> None:
+    """Patterns without a glob character or `/` are matched by a set lookup; the result is what
+    `fnmatch` says of each component and of the path relative to the root."""
+    import fnmatch
+
+    from bglint import discovery
+
+    rels = ["a/b/c.py", "abc.py", "build/x.py", "src/build/y.py", "pkg/gen/g.py", "pkg/gen.py", "pkg/m.pb2.py", "tests/t.py", "tets/t.py", "b/z.py", "ok/node_modules/n.py", "ok/fine.py"]
+    for rel in rels:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x = 1\n")
+    monkeypatch.chdir(tmp_path)
+
+    def excluded(rel: str) -> bool:
+        pats = [p.rstrip("/") for p in patterns]
+        return any(fnmatch.fnmatchcase(part, p) for part in rel.split("/") for p in pats) or any(
+            fnmatch.fnmatchcase(rel, p) or fnmatch.fnmatchcase(rel, p + "/*") for p in pats
+        )
+
+    expected = sorted(rel for rel in rels if not excluded(rel))
+    found = discovery.discover(["."], patterns, tmp_path, respect_gitignore=False)
+    assert sorted(p.as_posix() for p in found.files) == expected
+    assert [discovery.is_excluded(Path(rel), patterns, tmp_path) for rel in rels] == [excluded(rel) for rel in rels]

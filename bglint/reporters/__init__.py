@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, Sequence
 
-from bglint.model import Finding
+if TYPE_CHECKING:  # pragma: no cover
+    from bglint.model import Finding
 
 
 @dataclass(frozen=True)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import TYPE_CHECKING, Dict, List
 
 import click
 
 from bglint import sources
-from bglint.model import Finding, Severity
 from bglint.reporters import Output
 
-_COLOURS = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.ADVICE: "cyan"}
+if TYPE_CHECKING:  # pragma: no cover - a run that finds nothing need not import the model
+    from bglint.model import Finding
+
+_COLOURS = {"error": "red", "warning": "yellow", "advice": "cyan"}  # by Severity value
 
 
 def line_of(f: Finding) -> str:
@@ -26,7 +28,7 @@ def render_full(out: Output) -> str:
     split: Dict[str, List[str]] = {}  # each file's lines, split once for all its findings
     for f in out.findings:
         head = f"{f.path}:{f.line}:{f.column}: "
-        code = click.style(f.code, fg=_COLOURS.get(f.severity, "red"), bold=True) if out.color else f.code
+        code = click.style(f.code, fg=_COLOURS.get(f.severity.value, "red"), bold=True) if out.color else f.code
         parts.append(f"{click.style(head, bold=True) if out.color else head}{code} {f.message}")
         lines = split.get(f.path)
         if lines is None:
@@ -38,7 +40,7 @@ def render_full(out: Output) -> str:
             width = (f.end_column - f.column) if f.end_line == f.line else len(src) - f.column + 1
             caret = " " * (f.column - 1) + "^" * max(1, width)
             if out.color:
-                caret = click.style(caret, fg=_COLOURS.get(f.severity, "red"))
+                caret = click.style(caret, fg=_COLOURS.get(f.severity.value, "red"))
             parts.append(f"{pad} |\n{gutter} | {src}\n{pad} | {caret}")
         if f.fix is not None:
             parts.append(f"{' ' * len(str(f.line))} = fix ({f.fix.safety.value}): {f.fix.description}")
