@@ -142,7 +142,11 @@ class Cache:
     def replay(self, files: Iterable[Union[str, Path]], prefilter: Any, stats: Optional[Dict[str, os.stat_result]] = None) -> Optional[Dict[str, Any]]:
         """The stored result if it still holds for ``files`` (see the module docstring), else None.
         ``stats``: what ``os.stat`` said of some files a moment ago, by absolute path (not asked
-        again)."""
+        again).
+
+        Files compared by content and found as good are recorded again, with the time of this
+        replay: after a checkout touched every file, only the first replay reads them all."""
+        started = time.time_ns()  # before any file is read here
         known = stats or {}
         data = self.load()
         if data is None:
@@ -158,6 +162,7 @@ class Cache:
             # every file of the run was recorded, and the other records are consulted modules
             if not current <= set(records) or not set(records) - current <= consulted:
                 return None
+            verified: Dict[str, List[Any]] = {}
             for name, rec in records.items():
                 st = known.get(name)
                 if st is None:
@@ -171,21 +176,26 @@ class Cache:
                     raw = Path(name).read_bytes()
                 except OSError:
                     return None
-                if digest(raw) == rec.digest:
-                    continue
-                if name in consulted or rec.candidate or prefilter.search(raw.decode("utf-8", "replace")):
+                found = digest(raw)
+                if found != rec.digest and (name in consulted or rec.candidate or prefilter.search(raw.decode("utf-8", "replace"))):
                     return None
+                verified[name] = [st.st_size, st.st_mtime_ns, found, rec.candidate]
             result = data["result"]
-            return result if isinstance(result, dict) else None
+            if not isinstance(result, dict):
+                return None
         except Exception:  # any shape of corruption: run from scratch
             return None
+        # the time taken before reading them: a later change to a file read here gets a later time
+        if any(rec[1] < started - RACY_NS for rec in verified.values()):
+            data["files"].update(verified)
+            data["written_ns"] = started
+            self._write(data)
+        return result
 
     # -- writing -------------------------------------------------------------------------------
     def store(self, files: Iterable[Path], candidates: Set[str], consulted: Set[str], result: Dict[str, Any]) -> bool:
         """Record the run (``candidates`` and ``consulted`` hold resolved paths); False when the
         cache folder cannot be written."""
-        from bglint import sources
-
         written_ns = time.time_ns()
         names: Dict[str, str] = {}  # abspath -> resolved
         for path in files:
@@ -210,6 +220,11 @@ class Cache:
             "consulted": sorted(by_resolved[c] for c in consulted if c in by_resolved),
             "result": result,
         }
+        return self._write(data)
+
+    def _write(self, data: Dict[str, Any]) -> bool:
+        from bglint import sources
+
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             ignore = self.root / ".gitignore"

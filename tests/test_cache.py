@@ -154,6 +154,45 @@ def test_a_rewrite_within_the_timestamp_granularity_is_seen(project: Path) -> No
     assert _check() == []
 
 
+def _entries(root: Path) -> List[dict]:
+    return [json.loads(e.read_text()) for e in sorted((root / ".bglint_cache" / f"v{cache_mod.FORMAT}").glob("*.json"))]
+
+
+def test_a_replay_that_compared_files_by_content_records_them_again(project: Path, monkeypatch: pytest.MonkeyPatch, no_engine) -> None:
+    """A checkout touches every file: the first replay reads them, the ones after it do not."""
+    first = _check()
+    for path in project.rglob("*.py"):  # as after a checkout: new times, same content, long ago
+        os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns - 10 * cache_mod.RACY_NS))
+    compared: List[bytes] = []
+    real = cache_mod.digest
+
+    def counting(data: bytes) -> str:
+        compared.append(data)
+        return real(data)
+
+    monkeypatch.setattr(cache_mod, "digest", counting)
+    no_engine()
+    assert _check() == first
+    assert sorted(compared) == sorted(p.read_bytes() for p in project.rglob("*.py"))
+    compared.clear()
+    assert _check() == first
+    assert compared == []
+
+
+def test_a_replay_does_not_trust_a_file_changed_a_moment_ago(project: Path) -> None:
+    """A file compared by content right after it was written is not recorded again: a second
+    write within the clock's granularity (same size, same time) is still seen."""
+    tasks = project / "app" / "tasks.py"
+    assert _check() == ["app/tasks.py:5:5:BG201"]
+    before = _entries(project)
+    assert _check() == ["app/tasks.py:5:5:BG201"]  # replayed after comparing the fresh files
+    assert _entries(project) == before
+    st = tasks.stat()
+    tasks.write_text(TASKS_SLEEPING.replace("time.sleep(1)", "print(1)     "))
+    os.utime(tasks, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert _check() == []
+
+
 def test_other_settings_use_other_entries(project: Path, no_engine) -> None:
     assert _check() == ["app/tasks.py:5:5:BG201"]
     assert _check("--ignore", "BG201") == []
