@@ -185,12 +185,21 @@ def find_config(start: Path) -> Optional[Path]:
         pyproject = candidate / "pyproject.toml"
         if pyproject.is_file():
             try:
-                data = _toml(pyproject)
+                text = pyproject.read_text(encoding="utf-8")
+                if not _may_name_bglint(text):
+                    continue
+                data = _toml_text(text)
             except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
                 continue  # a broken unrelated pyproject is not ours to reject; an explicit --config is
             if isinstance(data.get("tool"), dict) and "bglint" in data["tool"]:
                 return pyproject
     return None
+
+
+def _may_name_bglint(text: str) -> bool:
+    """Whether a TOML document can have a key ``bglint``: a key spells it, or spells a letter of it
+    with an escape (the project's pyproject is parsed only then)."""
+    return "bglint" in text or "\\u" in text or "\\U" in text or "\\x" in text
 
 
 def load_file(path: Path) -> RawConfig:

@@ -206,3 +206,17 @@ def test_exclude_is_fnmatch_on_a_component_or_the_relative_path(tmp_path: Path, 
     found = discovery.discover(["."], patterns, tmp_path, respect_gitignore=False)
     assert sorted(p.as_posix() for p in found.files) == expected
     assert [discovery.is_excluded(Path(rel), patterns, tmp_path) for rel in rels] == [excluded(rel) for rel in rels]
+
+
+def test_a_pyproject_is_parsed_only_if_it_can_name_bglint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key spelled with an escape is found; a pyproject that cannot spell the key is not parsed."""
+    from bglint import config
+
+    (tmp_path / "pyproject.toml").write_text('[tool."\\u0062glint"]\nselect = ["BG301"]\n')
+    assert config.find_config(tmp_path) == tmp_path / "pyproject.toml"
+    assert config.load_file(tmp_path / "pyproject.toml").values == {"select": ["BG301"]}
+    (tmp_path / "pyproject.toml").write_text("[tool.ruff]\nline-length = 100\n")
+    parsed: list = []
+    monkeypatch.setattr(config.tomllib, "loads", lambda text: parsed.append(text) or {})
+    assert config.find_config(tmp_path) is None
+    assert parsed == []
