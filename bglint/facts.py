@@ -499,7 +499,7 @@ class ModuleFacts:
         if self._eager is None or lines not in self._blanked:
             return False
         try:
-            found = ast.parse(text).body
+            found = sources.parse_ast(text).body
         except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
             return False
         if len(found) != 1 or not isinstance(found[0], ast.ClassDef):
@@ -1003,7 +1003,7 @@ def _plan(source: str, eager: "re.Pattern[str]") -> Optional[_Plan]:
     if "\r" in source or not eager.pattern:
         return None
     try:
-        module = ast.parse(source)
+        module = sources.parse_ast(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
         return None
     lines = source.split("\n")

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, List, Optional, TypeVar, Union
 
 if TYPE_CHECKING:  # libcst is imported when something is parsed, not to read or write a file
+    import ast
+
     import libcst as cst
     from libcst import CSTNode
 
@@ -210,6 +212,18 @@ def parse(text: str, check_nesting: bool = True) -> cst.Module:
 
 _malloc_trim: "Optional[Callable[[int], int]]" = None
 _TRIM_UNKNOWN = True
+
+
+def parse_ast(text: str) -> "ast.Module":
+    """``ast.parse(text)`` without the warnings CPython's parser gives about the code (an invalid
+    escape sequence such as ``"\\d"`` is a SyntaxWarning from Python 3.12: printed once per file
+    checked, and an error under ``-W error``)."""
+    import ast
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ast.parse(text)
 
 
 def release_freed_memory() -> None:

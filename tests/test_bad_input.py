@@ -173,3 +173,24 @@ def test_atomic_write_leaves_old_or_new(tmp_path: Path, monkeypatch: pytest.Monk
     sources.write_atomic(target, b"new\n")
     assert target.read_bytes() == b"new\n"
     assert (target.stat().st_mode & 0o777) == 0o640
+
+
+@pytest.mark.parametrize("flag", ["always", "error"])
+def test_the_parsers_warnings_about_the_code_are_not_printed(tmp_path: Path, flag: str) -> None:
+    """An invalid escape sequence (a SyntaxWarning from Python 3.12, a DeprecationWarning
+    before) prints nothing and changes nothing, even when Python is told to show or raise every
+    warning."""
+    import subprocess
+    import sys
+
+    code = BAD_TASK.replace("print(to)", 'print(to, "\\d")').replace("tasks.add_task(send(to))", 'tasks.add_task(send(to))\n    x = "\\w"')
+    (tmp_path / "app.py").write_text(code)
+    assert '"\\d"' in code
+    done = subprocess.run(
+        [sys.executable, "-W", flag, "-m", "bglint", "check", "--no-cache", "--output-format", "concise", "app.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert (done.returncode, done.stderr) == (1, "")
+    assert [line.split(" ")[1] for line in done.stdout.splitlines()] == ["BG301"]
