@@ -124,6 +124,22 @@ def entry(settings: Any, files: Sequence[Union[str, Path]], extra: Sequence[str]
     return Cache(folder(settings, cwd), run_key(settings, [os.path.abspath(f) for f in files], cwd, extra))
 
 
+class ReadLog:
+    """What each file was when the run read it, by absolute path: its size and time from just
+    before the read, and the hash of the bytes read (the first read of each). An entry records
+    these, not the files as they are when it is written: a file changed while the run went on is
+    analysed again by the next run, not replayed with a report made from its old text."""
+
+    def __init__(self) -> None:
+        self.started_ns = time.time_ns()  # before any file is read
+        self.files: Dict[str, Tuple[int, int, str]] = {}
+
+    def __call__(self, path: Union[str, Path], st: os.stat_result, data: bytes) -> None:
+        name = os.path.abspath(path)
+        if name not in self.files:
+            self.files[name] = (st.st_size, st.st_mtime_ns, digest(data))
+
+
 class Cache:
     def __init__(self, root: Path, key: str) -> None:
         self.root = root
@@ -193,10 +209,12 @@ class Cache:
         return result
 
     # -- writing -------------------------------------------------------------------------------
-    def store(self, files: Iterable[Path], candidates: Set[str], consulted: Set[str], result: Dict[str, Any]) -> bool:
-        """Record the run (``candidates`` and ``consulted`` hold resolved paths); False when the
+    def store(self, files: Iterable[Path], candidates: Set[str], consulted: Set[str], result: Dict[str, Any], log: Optional[ReadLog] = None) -> bool:
+        """Record the run (``candidates`` and ``consulted`` hold resolved paths; ``log``: the files
+        as the run read them; a file it did not read is recorded as it is now); False when the
         cache folder cannot be written."""
-        written_ns = time.time_ns()
+        written_ns = log.started_ns if log is not None else time.time_ns()
+        read = log.files if log is not None else {}
         names: Dict[str, str] = {}  # abspath -> resolved
         for path in files:
             names[os.path.abspath(path)] = str(Path(path).resolve())
@@ -207,6 +225,10 @@ class Cache:
                 by_resolved[extra] = extra
         records: Dict[str, List[Any]] = {}
         for name, resolved in names.items():
+            known = read.get(name) or read.get(resolved)
+            if known is not None:
+                records[name] = [*known, resolved in candidates]
+                continue
             try:
                 st = os.stat(name)
                 raw = Path(name).read_bytes()

@@ -19,7 +19,7 @@ from bglint import __version__, discovery
 from bglint.config import ConfigError, RawConfig, Settings, build_settings, find_config, known_codes, load_file
 
 if TYPE_CHECKING:  # pragma: no cover
-    from bglint.cache import Cache
+    from bglint.cache import Cache, ReadLog
     from bglint.engine import Report
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_FAILED = 0, 1, 2
@@ -352,10 +352,15 @@ def _run_project(
         context = [Path(name) for name in names]
     # every file is read once here; the engine's project starts from these texts
     read: Dict[Path, sources.Source] = {}
+    log: Optional[ReadLog] = None
+    if store is not None:
+        from bglint.cache import ReadLog
+
+        log = ReadLog()
 
     def read_once(path: Path) -> sources.Source:
         if path not in read:
-            read[path] = sources.read(path)
+            read[path] = sources.read(path, log)
         return read[path]
 
     errors: list = []
@@ -366,6 +371,7 @@ def _run_project(
 
         engine = Engine(settings)
         project = engine.new_project()
+        project.read_log = log
         # only the texts that can hold a hand-off stay in memory; another is read again if a rule
         # looks into it (a module a task comes from)
         kept = set(linted + others)
@@ -379,7 +385,7 @@ def _run_project(
     else:  # nothing can hold a hand-off: no parser needed
         report = Report(errors=errors, files_checked=len(files) - len({e.path for e in errors}))
     if store is not None and not any(e.internal for e in report.errors):
-        store.store(list(files) + context, report.candidates, report.consulted, _report_to_cache(report))
+        store.store(list(files) + context, report.candidates, report.consulted, _report_to_cache(report), log)
     return report
 
 

@@ -183,11 +183,13 @@ def _project_findings(state: _ProjectState, stats: Dict[str, os.stat_result]) ->
         except Exception:  # a corrupt entry: lint again
             found = None
     if found is None:
+        log = cache_mod.ReadLog()
+        state.project.read_log = log
         report = state.engine.check(files, write=False, project=state.project)
         if any(e.internal for e in report.errors):
             return None  # each file is linted on its own, and the crash reported for its file
         found = report.findings
-        store.store(files, report.candidates, report.consulted, {"findings": [cache_mod.finding_to_json(f) for f in found]})
+        store.store(files, report.candidates, report.consulted, {"findings": [cache_mod.finding_to_json(f) for f in found]}, log)
     by_file: Dict[str, List[Finding]] = {os.path.abspath(f): [] for f in files}
     for finding in found:
         by_file.setdefault(os.path.abspath(finding.path), []).append(finding)

@@ -7,10 +7,11 @@ resolves each file's imports against its own root first.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import libcst as cst
 
@@ -62,12 +63,14 @@ class Project:
         self._packages: Dict[Path, Optional[Path]] = {}  # package_root_at's answers
         self._find_cache: Dict[Tuple[str, Path], Optional[Path]] = {}
         self._resolve_cache: Dict[Tuple[str, Tuple[Path, ...], bool], Optional[Symbol]] = {}
+        # told of each file read from disk (see cache.ReadLog), when the run keeps a cache
+        self.read_log: Optional[Callable[[Union[str, Path], os.stat_result, bytes], None]] = None
 
     # -- files ---------------------------------------------------------------------------
     def source(self, path: Path) -> sources.Source:
         path = path.resolve()
         if path not in self._sources:
-            self._sources[path] = sources.read(path)
+            self._sources[path] = sources.read(path, self.read_log)
         return self._sources[path]
 
     def set_source(self, path: Path, text: str, source: Optional[sources.Source] = None) -> None:
@@ -251,7 +254,7 @@ class Project:
             key = path.resolve()
             if key not in self._sources:
                 try:
-                    yield key, sources.read(key).text
+                    yield key, sources.read(key, self.read_log).text
                 except sources.SourceError:
                     continue
 

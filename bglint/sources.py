@@ -116,8 +116,11 @@ def decode(data: bytes) -> Source:
     return Source(text, codec, bom)
 
 
-def read(path: Union[str, Path]) -> Source:
+def read(path: Union[str, Path], seen: Optional[Callable[[Union[str, Path], os.stat_result, bytes], None]] = None) -> Source:
+    """The decoded text of the file ``path``. ``seen``, when given, is told what ``os.stat`` said of
+    the file just before it was read, and the bytes read (see :class:`bglint.cache.ReadLog`)."""
     try:
+        st = os.stat(path) if seen is not None else None
         data = Path(path).read_bytes()
     except IsADirectoryError:
         raise SourceError("is a directory") from None
@@ -127,6 +130,8 @@ def read(path: Union[str, Path]) -> Source:
         raise SourceError("no such file") from None
     except OSError as err:
         raise SourceError(f"cannot read: {err.strerror or err}") from None
+    if seen is not None and st is not None:
+        seen(path, st, data)
     return decode(data)
 
 

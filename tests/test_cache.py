@@ -193,6 +193,25 @@ def test_a_replay_does_not_trust_a_file_changed_a_moment_ago(project: Path) -> N
     assert _check() == []
 
 
+def test_a_file_changed_while_the_run_goes_on_is_analysed_again(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The entry records the files as the run read them: a file saved again after it was read (an
+    editor, during a pre-commit run) is not replayed with the report made from its old text."""
+    import bglint.engine
+
+    real = bglint.engine.Engine.check
+
+    def check_then_edit(self: object, *args: object, **kwargs: object) -> object:
+        report = real(self, *args, **kwargs)  # type: ignore[arg-type]
+        _touch_later(project / "app" / "tasks.py", TASKS_FINE)
+        return report
+
+    monkeypatch.setattr(bglint.engine.Engine, "check", check_then_edit)
+    assert _check() == ["app/tasks.py:5:5:BG201"]  # what the run read
+    monkeypatch.setattr(bglint.engine.Engine, "check", real)
+    _age_cache(project)
+    assert _check() == []
+
+
 def test_other_settings_use_other_entries(project: Path, no_engine) -> None:
     assert _check() == ["app/tasks.py:5:5:BG201"]
     assert _check("--ignore", "BG201") == []

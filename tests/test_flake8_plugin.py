@@ -303,6 +303,30 @@ def test_an_unchanged_project_is_answered_from_the_cache(tmp_path: Path, monkeyp
     assert lint(app) == [(10, 19, "BG301"), (11, 19, "BG301"), (12, 4, "BG302")]
 
 
+def test_a_file_changed_while_the_plugin_analyses_is_analysed_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache records the files as the analysis read them (see cache.ReadLog)."""
+    from bglint import engine as engine_mod
+
+    root = _project(tmp_path, {"pkg/__init__.py": "", "pkg/app.py": APP, "pkg/jobs.py": JOBS})
+    app = root / "pkg" / "app.py"
+    real = engine_mod.Engine.check
+
+    def check_then_edit(self: object, *args: object, **kwargs: object) -> object:
+        report = real(self, *args, **kwargs)  # type: ignore[arg-type]
+        (root / "pkg" / "jobs.py").write_text(JOBS.replace("return functools.partial(send_email, email)", "return send_email(email)"), encoding="utf-8")
+        return report
+
+    def lint() -> List[Tuple[int, int, str]]:
+        monkeypatch.setattr(flake8_plugin, "_STATES", {})  # a new flake8 process
+        lines = app.read_text(encoding="utf-8").splitlines(keepends=True)
+        return sorted((line, col, msg.split()[0]) for line, col, msg, _ in flake8_plugin.Plugin(None, str(app), lines).run())  # type: ignore[arg-type]
+
+    with monkeypatch.context() as m:
+        m.setattr(engine_mod.Engine, "check", check_then_edit)
+        assert lint() == [(11, 19, "BG301"), (12, 4, "BG302")]  # from the text it read
+    assert lint() == [(10, 19, "BG301"), (11, 19, "BG301"), (12, 4, "BG302")]
+
+
 def test_a_process_answered_from_the_cache_never_loads_the_parser(tmp_path: Path) -> None:
     root = _project(tmp_path, {"pkg/__init__.py": "", "pkg/app.py": APP, "pkg/jobs.py": JOBS})
     # each run is a new process, as each flake8 worker is
