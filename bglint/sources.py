@@ -146,8 +146,10 @@ def _bracket_depth(text: str) -> int:
                     best = max(best, depth)
                 elif tok.string in ")]}":
                     depth -= 1
-    except (tokenize.TokenError, SyntaxError):
-        pass
+    except (tokenize.TokenError, SyntaxError) as err:
+        # from Python 3.12 the tokenizer is CPython's own, which stops at its nesting limit
+        if "too many nested parentheses" in str(err):
+            return max(best, MAX_NESTING + 1)
     return best
 
 
