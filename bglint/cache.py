@@ -3,9 +3,9 @@
 One entry per *run key*: bglint's version and own files, the Python version, the settings (config
 values, selected rules, FastAPI target), the working directory (findings hold display paths) and
 the set of files checked. An entry records, for every file of the run (the checked files and the
-project files read for their hand-offs), its size, modification time, content hash and whether
-the byte prefilter kept it, plus the files the analysis *consulted* (parsed: candidates, the task
-modules and every module a name was resolved into).
+project files read for their hand-offs), its size, modification time and content hash as the run
+read it (:class:`ReadLog`), and whether the byte prefilter kept it, plus the files the analysis
+*consulted* (parsed: candidates, the task modules and every module a name was resolved into).
 
 The entry is replayed when every file is as recorded, or when the only files that differ were not
 consulted and still fail the prefilter: the analysis never read them, and a change that cannot add
