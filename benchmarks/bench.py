@@ -5,6 +5,7 @@ Usage::
     python benchmarks/bench.py [--corpus small|large|both] [--repeat N] [--tiny DIR]
                                [--peers all|none|ruff,flake8-async,fixit] [--bglint CMD]
                                [--peer-venv DIR] [--[no-]skip-slow] [--cache DIR] [--json OUT]
+                               [--one-file PATH]
 
 Rows (each one a command run ``--repeat`` times in a row; the table shows the median):
 
@@ -26,6 +27,11 @@ Rows (each one a command run ``--repeat`` times in a row; the table shows the me
   it has libcst, else in the peer virtualenv's.
 * ``prefilter floor``: one Python process that walks the folders and reads every byte of every
   ``.py`` file.
+* ``bglint one file`` / ``bglint --version`` (corpus ``one file``), with ``--one-file PATH``, or
+  by default fastapi's ``fastapi/encoders.py`` when the LARGE corpus is timed: ``bglint check
+  PATH`` as pre-commit runs it on a file without a hand-off, after one untimed run that fills the
+  cache (the run still lists the file's project, to know no other file changed), and the start-up
+  floor of Python, click and bglint's imports; 21 runs each (at least ``--repeat``).
 
 What is measured, per run:
 
@@ -142,6 +148,7 @@ class Job:
     cmd: Tuple[str, ...]
     ok_codes: Tuple[int, ...] = (0,)
     prime: bool = False  # one untimed run first (fills bglint's cache)
+    repeat: int = 0  # timed runs: at least this many (0: --repeat)
     json_stdout: bool = False  # the floors print their own numbers as one JSON line
 
 
@@ -290,7 +297,7 @@ def run_job(job: Job, repeat: int, cwd: Path, scratch: Path) -> Result:
     result = Result(job)
     if job.prime:
         measure(job.cmd, cwd, scratch)
-    for _ in range(repeat):
+    for _ in range(max(repeat, job.repeat)):
         result.runs.append(measure(job.cmd, cwd, scratch, job.json_stdout))
     return result
 
@@ -349,6 +356,28 @@ def bglint_jobs(bglint: Sequence[str], corpus: Corpus) -> List[Job]:
         Job("bglint warm", corpus, (*base, *dirs), prime=True),
         Job("bglint warm -j1", corpus, (*base, "--jobs", "1", *dirs), prime=True),
     ]
+
+
+ONE_FILE_RUNS = 21
+
+
+def one_file_jobs(bglint: Sequence[str], path: Path) -> List[Job]:
+    """``bglint check PATH`` with its cache, as pre-commit runs it, and ``bglint --version``."""
+    corpus = Corpus("one file", (path.parent,), 1, path.stat().st_size)
+    return [
+        Job("bglint one file", corpus, (*bglint, "check", str(path)), ok_codes=(0, 1), prime=True, repeat=ONE_FILE_RUNS),
+        Job("bglint --version", corpus, (*bglint, "--version"), repeat=ONE_FILE_RUNS),
+    ]
+
+
+def default_one_file(corpora: Sequence[Corpus]) -> Optional[Path]:
+    """fastapi's ``fastapi/encoders.py`` (no hand-off in it) when a timed corpus holds fastapi."""
+    for c in corpora:
+        for d in c.dirs:
+            candidate = d / "fastapi" / "encoders.py"
+            if d.name.startswith("fastapi-") and candidate.is_file():
+                return candidate
+    return None
 
 
 def peer_jobs(peer: str, exe: Path, corpus: Corpus) -> List[Job]:
@@ -486,6 +515,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="skip flake8-async and fixit on LARGE (default on)")
     parser.add_argument("--cache", type=Path, help="corpus cache (see corpus.py)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the raw numbers here")
+    parser.add_argument("--one-file", type=Path, metavar="PATH",
+                        help="time `bglint check PATH` with its cache, as pre-commit runs it "
+                             "(default: fastapi/encoders.py of the corpus's fastapi, if timed)")
     return parser
 
 
@@ -550,6 +582,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             jobs.append(Job("parse floor", c, (fpython, "-c", PARSE_FLOOR, *dirs), json_stdout=True))
         prefilter = (sys.executable, "-c", PREFILTER_FLOOR, *dirs)
         jobs.append(Job("prefilter floor", c, prefilter, json_stdout=True))
+    one_file = args.one_file.resolve() if args.one_file is not None else default_one_file(corpora)
+    if args.one_file is not None and not one_file.is_file():
+        print(f"bench.py: error: {args.one_file} is not a file", file=sys.stderr)
+        return 2
+    if one_file is not None and bglint is not None:
+        jobs.extend(one_file_jobs(bglint, one_file))
 
     load_start = load_average()
     meta: Dict[str, object] = {

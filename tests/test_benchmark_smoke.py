@@ -39,7 +39,7 @@ def test_bench_tiny_prints_table_and_json(tmp_path: Path) -> None:
 
     proc = subprocess.run(
         [sys.executable, str(BENCH), "--tiny", str(src), "--repeat", "1", "--peers", "none",
-         "--json", str(out_json)],
+         "--json", str(out_json), "--one-file", str(src / "plain.py")],
         capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -49,14 +49,14 @@ def test_bench_tiny_prints_table_and_json(tmp_path: Path) -> None:
     expected = {"prefilter floor", "parse floor"}
     bglint_installed = shutil.which("bglint") is not None
     if bglint_installed:
-        expected |= {"bglint cold", "bglint cold -j1", "bglint warm", "bglint warm -j1"}
+        expected |= {"bglint cold", "bglint cold -j1", "bglint warm", "bglint warm -j1", "bglint one file", "bglint --version"}
         assert rows["bglint cold"][6] == "1.00x"
     else:
         assert "bglint not installed" in proc.stdout
         assert not any(tool.startswith("bglint") for tool in rows)
     assert set(rows) == expected  # --peers none: no ruff, flake8-async or fixit row
-    for cells in rows.values():
-        assert cells[1] == "tiny"
+    for tool, cells in rows.items():
+        assert cells[1] == ("one file" if tool in ("bglint one file", "bglint --version") else "tiny")
         assert float(cells[2]) > 0
 
     data = json.loads(out_json.read_text(encoding="utf-8"))
@@ -72,3 +72,6 @@ def test_bench_tiny_prints_table_and_json(tmp_path: Path) -> None:
             assert run["sum_rss_mib"] > 0
         assert result["files_per_s"] == 3 / result["median_s"]
     assert floors["parse floor"]["runs"][0]["inner"]["failed"] == 0
+    for result in data["results"]:
+        if result["tool"] in ("bglint one file", "bglint --version"):  # many runs: milliseconds
+            assert len(result["runs"]) == 21 and all(run["returncode"] == 0 for run in result["runs"])
