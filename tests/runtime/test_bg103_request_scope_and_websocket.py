@@ -17,12 +17,15 @@ from pathlib import Path
 from typing import Any, List
 
 import httpx
+import starlette.websockets
 from fastapi.testclient import TestClient
-from starlette.websockets import WebSocketDisconnected
 
 from bglint.rules import get
 from tests.runtime._server import serve
 from tests.runtime._support import load_example
+
+# Starlette 1.x raises WebSocketDisconnected; before it (all Python 3.9 can install), RuntimeError
+CLOSED_ERROR = getattr(starlette.websockets, "WebSocketDisconnected", RuntimeError)
 
 HEADERS_ONLY = """
 from fastapi import BackgroundTasks, FastAPI, Request
@@ -153,5 +156,5 @@ def test_websocket_used_after_the_endpoint_closed_it_raises(tmp_path: Path) -> N
         with client.websocket_connect("/ws") as websocket:
             assert websocket.receive_text() == "hello"
         assert example.done.wait(5.0)
-    assert len(example.events) == 1 and isinstance(example.events[0], WebSocketDisconnected)
+    assert len(example.events) == 1 and isinstance(example.events[0], CLOSED_ERROR)
     assert str(example.events[0]) == 'Cannot call "send" once a close message has been sent.'
