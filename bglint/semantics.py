@@ -5,6 +5,8 @@ values of (yield) dependencies, sessions, found from annotations, ``Annotated[..
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
@@ -189,3 +191,25 @@ def is_endpoint(fn: FunctionFacts, module: ModuleFacts) -> bool:
             if call.func.attr.value in names.ROUTE_METHODS:
                 return True
     return False
+
+
+# a decorator, and its text up to its first "(" on its line
+_DECORATOR = re.compile(r"^[ \t\f]*@([^(\n]*)", re.MULTILINE)
+
+
+@functools.lru_cache(maxsize=8)
+def may_hold_endpoints(source: str) -> bool:
+    """Whether a function of the module ``source`` can be an endpoint by :func:`is_endpoint`,
+    from the text alone, without parsing: some decorator is not ``@a.b.c(...)``-shaped (anything
+    else, e.g. ``@routers[0].get(...)`` or a line continued, counts as "maybe"), or is and calls
+    a route method. The module's rules ask once per spawned task; the sources are few at a time."""
+    if "\r" in source:  # lines as Python ends them
+        source = source.replace("\r\n", "\n").replace("\r", "\n")
+    for match in _DECORATOR.finditer(source):
+        parts = [part.strip(" \t\f") for part in match.group(1).split(".")]
+        if not all(part.isidentifier() for part in parts):
+            return True
+        if len(parts) > 1 and parts[-1] in names.ROUTE_METHODS:
+            return True
+    return False
+

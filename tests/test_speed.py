@@ -461,3 +461,45 @@ def test_memory_freed_after_a_big_parse_goes_back_to_the_system() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     before, after = map(int, done.stdout.split())
     assert before - after > 100 * 2**20  # of the 160 MB freed
+
+
+# -- BG305's caller search is skipped in a module whose text holds no route decorator --------
+_DECORATOR_PIECES = ["app", "router", "routers[0]", "(app)", ".", "get", "post", "route", "websocket", "api_route", "lru_cache", " ", "\\\n", "(", ")", "x", "# c"]
+
+
+def _endpoints(text: str) -> bool:
+    from bglint.facts import collect
+    from bglint.semantics import is_endpoint
+
+    whole = collect("m.py", "m", "", text, sources.parse(text))
+    return any(is_endpoint(fn, whole) for fn in whole._all_functions)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_DECORATOR_PIECES), min_size=1, max_size=6), st.sampled_from(['("/")', "()", ""]), st.sampled_from(["", "class C:\n", "def outer():\n"]))
+def test_a_module_said_to_hold_no_endpoint_holds_none(pieces: list, call: str, enclosing: str) -> None:
+    from bglint.semantics import may_hold_endpoints
+
+    indent = "    " if enclosing else ""
+    text = f"{enclosing}{indent}@{''.join(pieces)}{call}\n{indent}def f():\n{indent}    pass\n"
+    try:
+        sources.parse_ast(text)
+    except SyntaxError:
+        return
+    for ends in ("\n", "\r\n", "\r"):
+        variant = text.replace("\n", ends)
+        assert may_hold_endpoints(variant) or not _endpoints(variant), repr(variant)
+
+
+def test_no_fixture_said_to_hold_no_endpoint_holds_one() -> None:
+    from bglint.semantics import may_hold_endpoints
+
+    texts = [p.read_text(encoding="utf-8") for p in sorted((Path(__file__).parent.parent / "examples").rglob("*.py"))]
+    texts += [p.read_text(encoding="utf-8") for p in sorted((Path(__file__).parent / "fixtures").rglob("*.py"))]
+    said_none = [t for t in texts if not may_hold_endpoints(t)]
+    assert said_none and len(said_none) < len(texts)  # both answers occur
+    for text in said_none:
+        try:
+            assert not _endpoints(text)
+        except sources.SourceError:
+            continue

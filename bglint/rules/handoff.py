@@ -17,7 +17,7 @@ from bglint import names
 from bglint.context import RuleContext
 from bglint.facts import FunctionFacts, ModuleFacts
 from bglint.handoffs import Mechanism, TaskArg, TaskSite, TaskTarget
-from bglint.semantics import is_endpoint
+from bglint.semantics import is_endpoint, may_hold_endpoints
 from bglint.model import Finding, Fix, Rule, Safety, Severity
 
 TASK_CALLED_NOT_PASSED = Rule(
@@ -721,7 +721,10 @@ def check_dropped_create_task(module: ModuleFacts, ctx: RuleContext) -> Iterator
 def _reached_from_endpoint(fn: FunctionFacts, module: ModuleFacts, ctx: RuleContext) -> bool:
     """Whether an endpoint of this module runs ``fn``: it is one, or calls it through at most
     ``max-call-depth`` calls of this module's functions. Searched from ``fn`` up to its callers,
-    so only the statements that mention a name on the way are parsed (not the whole module)."""
+    so only the statements that mention a name on the way are parsed (not the whole module); not
+    at all in a module whose text holds no route decorator."""
+    if not may_hold_endpoints(module.source):
+        return False
     frontier = [fn]
     seen = {id(fn)}
     for depth in range(ctx.settings.max_call_depth + 1):
