@@ -192,6 +192,30 @@ def test_sarif_uris_use_forward_slashes() -> None:
     assert uri_for("C:\\src\\app.py") == "file:///C:/src/app.py"
 
 
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_a_file_name_that_is_not_utf8_is_reported_in_every_format(tmp_path: Path, fmt: str) -> None:
+    """Linux lets a file name be any bytes; Python names it with surrogate escapes, which no
+    format may choke on (SARIF's URI quoting did)."""
+    import os
+    import subprocess
+    import sys
+
+    name = b"\xff\xfebad.py"
+    try:
+        (tmp_path / os.fsdecode(name)).write_text(APP.replace("\r\n", "\n"), encoding="utf-8")
+    except (OSError, UnicodeError):
+        pytest.skip("the file system wants UTF-8 names")
+    done = subprocess.run(
+        [sys.executable, "-m", "bglint", "check", "--no-cache", "--output-format", fmt, "."], cwd=tmp_path, capture_output=True
+    )
+    assert (done.returncode, done.stderr) == (1, b"")
+    if fmt == "sarif":
+        uris = {loc["physicalLocation"]["artifactLocation"]["uri"] for r in json.loads(done.stdout)["runs"][0]["results"] for loc in r["locations"]}
+        assert uris == {"%FF%FEbad.py"}
+    else:
+        assert name in done.stdout or b"\\udcff\\udcfebad.py" in done.stdout
+
+
 def test_github(project: Path) -> None:
     lines = _check("--output-format", "github", "pkg").output.splitlines()
     assert lines[0] == (

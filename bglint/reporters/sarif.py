@@ -27,7 +27,7 @@ def uri_for(path: str) -> str:
     posix = PureWindowsPath(path).as_posix() if "\\" in path else path
     if PurePosixPath(posix).is_absolute():
         return PurePosixPath(posix).as_uri()
-    return quote(posix)
+    return quote(posix, errors="surrogateescape")  # a name that is not UTF-8: its bytes, as as_uri() does
 
 
 def descriptor(rule: Rule) -> Dict[str, Any]:
