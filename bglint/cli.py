@@ -19,7 +19,7 @@ from bglint import __version__, discovery
 from bglint.config import ConfigError, RawConfig, Settings, build_settings, find_config, known_codes, load_file
 
 if TYPE_CHECKING:  # pragma: no cover
-    from bglint.cache import Cache, ReadLog
+    from bglint.cache import Cache
     from bglint.engine import Report
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_FAILED = 0, 1, 2
@@ -352,7 +352,7 @@ def _run_project(
         context = [Path(name) for name in names]
     # every file is read once here; the engine's project starts from these texts
     read: Dict[Path, sources.Source] = {}
-    log: Optional[ReadLog] = None
+    log = None  # the files as read, for the cache entry
     if store is not None:
         from bglint.cache import ReadLog
 
