@@ -27,6 +27,10 @@ if TYPE_CHECKING:  # libcst is imported when something is parsed, not to read or
 # libcst's parser recurses; nesting past this is refused up front with a clear message
 MAX_NESTING = 200
 RELEASE_AFTER = 100_000  # characters: parsing a text this big is worth handing memory back after
+# A bigger file is not analysed (a per-file error): libcst needs about 0.45 GB and 4 s per MB of a
+# function (a 9.4 MB one took 38 s and 4.3 GB), and nothing but generated code is that big (the
+# biggest file of the benchmark corpus has 1 MB; of CPython's library with moto, 4 MB of data)
+MAX_FILE_BYTES = 5_000_000
 # Python's line ends, which every line number of a finding counts (``str.splitlines`` also breaks
 # at form feeds, \x1c-\x1e, \x85 and \u2028/\u2029, which would shift the lines after them)
 _LINE_END = re.compile(r"\r\n|\r|\n")
@@ -117,11 +121,15 @@ def decode(data: bytes) -> Source:
 
 
 def read(path: Union[str, Path], seen: Optional[Callable[[Union[str, Path], os.stat_result, bytes], None]] = None) -> Source:
-    """The decoded text of the file ``path``. ``seen``, when given, is told what ``os.stat`` said of
-    the file just before it was read, and the bytes read (see :class:`bglint.cache.ReadLog`)."""
+    """The decoded text of the file ``path`` (a file of more than :data:`MAX_FILE_BYTES` is refused
+    unread). ``seen``, when given, is told what ``os.stat`` said of the file just before it was
+    read, and the bytes read (see :class:`bglint.cache.ReadLog`)."""
     try:
-        st = os.stat(path) if seen is not None else None
-        data = Path(path).read_bytes()
+        with open(path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if st.st_size > MAX_FILE_BYTES:
+                raise SourceError(f"too big to analyse ({st.st_size / 1e6:.1f} MB; bglint reads files of up to {MAX_FILE_BYTES / 1e6:g} MB: exclude generated code)")
+            data = fh.read()
     except IsADirectoryError:
         raise SourceError("is a directory") from None
     except PermissionError:
@@ -130,7 +138,7 @@ def read(path: Union[str, Path], seen: Optional[Callable[[Union[str, Path], os.s
         raise SourceError("no such file") from None
     except OSError as err:
         raise SourceError(f"cannot read: {err.strerror or err}") from None
-    if seen is not None and st is not None:
+    if seen is not None:
         seen(path, st, data)
     return decode(data)
 

@@ -120,14 +120,14 @@ def test_missing_path_directory_named_py_symlink_loop_and_duplicates(tree: Path)
 
 def test_unreadable_file(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tree / "secret.py").write_text(BAD_TASK)
-    real = Path.read_bytes
+    real = open
 
-    def read_bytes(self: Path) -> bytes:
-        if self.name == "secret.py":
+    def opening(file: object, *args: object, **kwargs: object) -> object:  # root reads a mode-000 file
+        if str(file).endswith("secret.py"):
             raise PermissionError(13, "Permission denied")
-        return real(self)
+        return real(file, *args, **kwargs)  # type: ignore[call-overload]
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(sources, "open", opening, raising=False)
     result = run(".")
     assert "secret.py: error: permission denied" in result.stderr
     assert "good.py:12:20: BG301" in result.stdout
@@ -194,3 +194,18 @@ def test_the_parsers_warnings_about_the_code_are_not_printed(tmp_path: Path, fla
     )
     assert (done.returncode, done.stderr) == (1, "")
     assert [line.split(" ")[1] for line in done.stdout.splitlines()] == ["BG301"]
+
+
+def test_a_file_too_big_is_reported_unread_and_the_rest_is_checked(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file over sources.MAX_FILE_BYTES is refused before it is read (libcst would need about
+    0.45 GB per MB of it); the limit is lowered here instead of writing megabytes."""
+    monkeypatch.setattr(sources, "MAX_FILE_BYTES", 2000)
+    big = BAD_TASK + "".join(f"x{i} = {i}\n" for i in range(300))
+    (tree / "big.py").write_text(big)
+    assert len(big.encode()) > 2000 >= len(BAD_TASK.encode())
+    result = run(".")
+    assert result.exit_code == 1  # the good file's finding wins
+    assert result.stdout.splitlines() == ["good.py:12:20: BG301 `send(...)` runs during the request; pass `send` and its arguments to `add_task`"]
+    assert f"big.py: error: too big to analyse ({len(big.encode()) / 1e6:.1f} MB; bglint reads files of up to 0.002 MB" in result.stderr
+    result = run("big.py")
+    assert result.exit_code == 2 and "too big to analyse" in result.stderr
