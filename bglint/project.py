@@ -93,6 +93,8 @@ class Project:
         name, package, root = module_name(path, self._packages)
         try:
             src = self.source(path)
+            if len(src.text) > sources.MAX_FILE_BYTES:  # a text handed in (flake8's), not read here
+                raise sources.too_big(len(src.text))
             try:
                 facts = build(str(path), name, package, src.text, self.eager)
             finally:

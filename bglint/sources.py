@@ -120,6 +120,10 @@ def decode(data: bytes) -> Source:
     return Source(text, codec, bom)
 
 
+def too_big(size: int) -> SourceError:
+    return SourceError(f"too big to analyse ({size / 1e6:.1f} MB; bglint reads files of up to {MAX_FILE_BYTES / 1e6:g} MB: exclude generated code)")
+
+
 def read(path: Union[str, Path], seen: Optional[Callable[[Union[str, Path], os.stat_result, bytes], None]] = None) -> Source:
     """The decoded text of the file ``path`` (a file of more than :data:`MAX_FILE_BYTES` is refused
     unread). ``seen``, when given, is told what ``os.stat`` said of the file just before it was
@@ -128,7 +132,7 @@ def read(path: Union[str, Path], seen: Optional[Callable[[Union[str, Path], os.s
         with open(path, "rb") as fh:
             st = os.fstat(fh.fileno())
             if st.st_size > MAX_FILE_BYTES:
-                raise SourceError(f"too big to analyse ({st.st_size / 1e6:.1f} MB; bglint reads files of up to {MAX_FILE_BYTES / 1e6:g} MB: exclude generated code)")
+                raise too_big(st.st_size)
             data = fh.read()
     except IsADirectoryError:
         raise SourceError("is a directory") from None

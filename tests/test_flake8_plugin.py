@@ -327,6 +327,23 @@ def test_a_file_changed_while_the_plugin_analyses_is_analysed_again(tmp_path: Pa
     assert lint() == [(10, 19, "BG301"), (11, 19, "BG301"), (12, 4, "BG302")]
 
 
+def test_a_text_too_big_is_not_analysed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """flake8 hands the text in itself: the size limit holds for it too (sources.MAX_FILE_BYTES)."""
+    from bglint import sources
+
+    root = _project(tmp_path, {"pkg/__init__.py": "", "pkg/app.py": APP, "pkg/jobs.py": JOBS})
+    app = root / "pkg" / "app.py"
+
+    def lint() -> List[Tuple[int, int, str]]:
+        monkeypatch.setattr(flake8_plugin, "_STATES", {})
+        lines = app.read_text(encoding="utf-8").splitlines(keepends=True)
+        return sorted((line, col, msg.split()[0]) for line, col, msg, _ in flake8_plugin.Plugin(None, str(app), lines).run())  # type: ignore[arg-type]
+
+    assert lint() == [(11, 19, "BG301"), (12, 4, "BG302")]
+    monkeypatch.setattr(sources, "MAX_FILE_BYTES", len(APP) - 1)
+    assert lint() == []
+
+
 def test_a_process_answered_from_the_cache_never_loads_the_parser(tmp_path: Path) -> None:
     root = _project(tmp_path, {"pkg/__init__.py": "", "pkg/app.py": APP, "pkg/jobs.py": JOBS})
     # each run is a new process, as each flake8 worker is
