@@ -1000,11 +1000,16 @@ _Plan = Tuple[
 def _plan(source: str, eager: "re.Pattern[str]") -> Optional[_Plan]:
     """The text to parse now (``source`` without the statements left out), what each
     left-out statement binds, and which of them a later statement rebinds."""
-    if "\r" in source or not eager.pattern:
+    if not eager.pattern:
         return None
     try:
         module = sources.parse_ast(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
+    except RecursionError:
+        # libcst's parser takes time quadratic in such a chain (20,000 `+`: 4 minutes)
+        raise sources.SourceError("too deeply nested to analyse (an expression CPython cannot compile either)") from None
+    except (SyntaxError, ValueError, MemoryError, OverflowError):
+        return None
+    if "\r" in source:
         return None
     lines = source.split("\n")
     last: Dict[Tuple[str, str], Tuple[int, int]] = {}

@@ -16,7 +16,7 @@ import threading
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, List, Optional, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, TypeVar, Union
 
 if TYPE_CHECKING:  # libcst is imported when something is parsed, not to read or write a file
     import ast
@@ -37,6 +37,7 @@ _LINE_END = re.compile(r"\r\n|\r|\n")
 _LINE_END_BYTES = re.compile(rb"\r\n|\r|\n")
 _DEEP_STACK_BYTES = 512 * 1024 * 1024  # virtual memory; only the pages used are committed
 _DEEP_RECURSION_LIMIT = 60_000
+_DEFAULT_RECURSION_LIMIT = 1000  # Python's own, see parse_ast
 T = TypeVar("T")
 
 
@@ -234,15 +235,33 @@ _TRIM_UNKNOWN = True
 
 
 def parse_ast(text: str) -> "ast.Module":
-    """``ast.parse(text)`` without the warnings CPython's parser gives about the code (an invalid
-    escape sequence such as ``"\\d"`` is a SyntaxWarning from Python 3.12: printed once per file
-    checked, and an error under ``-W error``)."""
+    """``ast.parse(text)`` as ``python`` would parse it: without the warnings CPython's parser
+    gives about the code (an invalid escape sequence such as ``"\\d"`` is a SyntaxWarning from
+    Python 3.12: printed once per file checked, and an error under ``-W error``), and with
+    Python's default recursion limit (a run raises it for libcst), so that an expression nested
+    deeper than CPython compiles raises RecursionError here too (Python 3.10-3.12 count the limit
+    for their tree; 3.9 has none, 3.13 a deeper one of its own)."""
     import ast
     import warnings
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return ast.parse(text)
+    old = sys.getrecursionlimit()
+    depth = 0  # the frames below this call count against the limit: as many more
+    frame: Optional[Any] = sys._getframe()
+    while frame is not None:
+        depth += 1
+        frame = frame.f_back
+    limit = _DEFAULT_RECURSION_LIMIT + depth
+    lowered = False
+    if old > limit:
+        sys.setrecursionlimit(limit)
+        lowered = True
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return ast.parse(text)
+    finally:
+        if lowered:
+            sys.setrecursionlimit(old)
 
 
 def release_freed_memory() -> None:
