@@ -1009,8 +1009,8 @@ def _plan(source: str, eager: "re.Pattern[str]") -> Optional[_Plan]:
         raise sources.SourceError("too deeply nested to analyse (an expression CPython cannot compile either)") from None
     except (SyntaxError, ValueError, MemoryError, OverflowError):
         return None
-    if "\r" in source:
-        return None
+    if "\r" in source and source.count("\r") != source.count("\r\n"):
+        return None  # a lone \r ends a line for Python, not for str.split("\n")
     lines = source.split("\n")
     last: Dict[Tuple[str, str], Tuple[int, int]] = {}
     shadowed: set = set()
