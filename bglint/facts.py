@@ -911,7 +911,7 @@ def build(path: str, name: str, package: str, source: str, eager: "re.Pattern[st
     methods that do not match left out (:func:`_methods_left_out`). The rest is
     parsed one statement (or method) at a time when its name is first looked up (a task, a
     dependency, a helper), or all at once when a rule iterates the whole module. Files CPython cannot read
-    (syntax errors, other line endings, newer syntax) are parsed whole, for libcst's own verdict.
+    (syntax errors, newer syntax), and files with lone CR line ends, are parsed whole, for libcst's own verdict.
     """
     plan = _plan(source, eager)
     if plan is not None:
