@@ -193,23 +193,35 @@ def is_endpoint(fn: FunctionFacts, module: ModuleFacts) -> bool:
     return False
 
 
-# a decorator, and its text up to its first "(" on its line
-_DECORATOR = re.compile(r"^[ \t\f]*@([^(\n]*)", re.MULTILINE)
+# a decorator's first character, and a route method after a dot: ``.get``, ``. post``, ``.\<newline>get``
+_DECORATOR = re.compile(r"^[ \t\f]*@", re.MULTILINE)
+_ROUTE_METHOD = re.compile(r"\.(?:\s|\\\n)*(?:" + "|".join(sorted(names.ROUTE_METHODS)) + r")\b")
+_LONGEST_DECORATOR = 10_000  # characters; a longer one (or brackets inside strings) counts as maybe
 
 
 @functools.lru_cache(maxsize=8)
 def may_hold_endpoints(source: str) -> bool:
     """Whether a function of the module ``source`` can be an endpoint by :func:`is_endpoint`,
-    from the text alone, without parsing: some decorator is not ``@a.b.c(...)``-shaped (anything
-    else, e.g. ``@routers[0].get(...)`` or a line continued, counts as "maybe"), or is and calls
-    a route method. The module's rules ask once per spawned task; the sources are few at a time."""
+    from the text alone, without parsing: whether the text of some decorator (up to the end of its
+    line, or of its brackets) names a route method after a dot (``@app.get(...)``,
+    ``@make_router().post(...)``, ``@routers[0].get(...)``); brackets in strings may make it
+    count as "maybe", never as "no". The module's rules ask once per spawned task; the sources
+    are few at a time."""
     if "\r" in source:  # lines as Python ends them
         source = source.replace("\r\n", "\n").replace("\r", "\n")
     for match in _DECORATOR.finditer(source):
-        parts = [part.strip(" \t\f") for part in match.group(1).split(".")]
-        if not all(part.isidentifier() for part in parts):
-            return True
-        if len(parts) > 1 and parts[-1] in names.ROUTE_METHODS:
+        end, depth = match.end(), 0
+        while end < len(source):
+            ch = source[end]
+            if ch in "([{":
+                depth += 1
+            elif ch in ")]}":
+                depth -= 1
+            elif ch == "\n" and depth <= 0 and source[end - 1] != "\\":
+                break
+            end += 1
+            if end - match.end() > _LONGEST_DECORATOR:
+                return True
+        if _ROUTE_METHOD.search(source, match.end(), end):
             return True
     return False
-

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import libcst as cst
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from bglint import sources
 from bglint.config import RawConfig, build_settings
@@ -469,7 +469,7 @@ def test_memory_freed_after_a_big_parse_goes_back_to_the_system() -> None:
 
 
 # -- BG305's caller search is skipped in a module whose text holds no route decorator --------
-_DECORATOR_PIECES = ["app", "router", "routers[0]", "(app)", ".", "get", "post", "route", "websocket", "api_route", "lru_cache", " ", "\\\n", "(", ")", "x", "# c"]
+_DECORATOR_PIECES = ["app", "router", "routers[0]", "(app)", ".", "get", "post", "route", "websocket", "api_route", "lru_cache", " ", "\\\n", "(", "(\n", ")", "x", "# c"]
 
 
 def _endpoints(text: str) -> bool:
@@ -482,6 +482,8 @@ def _endpoints(text: str) -> bool:
 
 @settings(max_examples=400, deadline=None)
 @given(st.lists(st.sampled_from(_DECORATOR_PIECES), min_size=1, max_size=6), st.sampled_from(['("/")', "()", ""]), st.sampled_from(["", "class C:\n", "def outer():\n"]))
+@example(["app", "(app)", ".", "get"], '("/")', "")  # the route method after a call: @app(app).get("/")
+@example(["make(\n", ")", ".", "post"], '("/")', "")  # ... after a call over two lines
 def test_a_module_said_to_hold_no_endpoint_holds_none(pieces: list, call: str, enclosing: str) -> None:
     from bglint.semantics import may_hold_endpoints
 
