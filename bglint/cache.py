@@ -213,8 +213,7 @@ class Cache:
         """Record the run (``candidates`` and ``consulted`` hold resolved paths; ``log``: the files
         as the run read them; a file it did not read is recorded as it is now); False when the
         cache folder cannot be written."""
-        written_ns = log.started_ns if log is not None else time.time_ns()
-        read = log.files if log is not None else {}
+        log = log if log is not None else ReadLog()
         names: Dict[str, str] = {}  # abspath -> resolved
         for path in files:
             names[os.path.abspath(path)] = str(Path(path).resolve())
@@ -225,19 +224,19 @@ class Cache:
                 by_resolved[extra] = extra
         records: Dict[str, List[Any]] = {}
         for name, resolved in names.items():
-            known = read.get(name) or read.get(resolved)
-            if known is not None:
-                records[name] = [*known, resolved in candidates]
-                continue
-            try:
-                st = os.stat(name)
-                raw = Path(name).read_bytes()
-            except OSError:
-                continue  # unreadable: the replay finds it missing and runs again
-            records[name] = [st.st_size, st.st_mtime_ns, digest(raw), resolved in candidates]
+            known = log.files.get(name) or log.files.get(resolved)
+            if known is None:  # not read by the run: as it is now
+                try:
+                    st = os.stat(name)
+                    raw = Path(name).read_bytes()
+                except OSError:
+                    continue  # unreadable: the replay finds it missing and runs again
+                log(name, st, raw)
+                known = log.files[name]
+            records[name] = [*known, resolved in candidates]
         data = {
             "format": FORMAT,
-            "written_ns": written_ns,
+            "written_ns": log.started_ns,
             "files": records,
             "consulted": sorted(by_resolved[c] for c in consulted if c in by_resolved),
             "result": result,

@@ -337,19 +337,18 @@ def _run_project(
     can hold a hand-off, else with the engine. ``missed``: the caller found no cached report; the
     project's other files and the cache entry it looked in."""
     from bglint import sources
-    from bglint.report import Report, candidates, context_files
+    from bglint.report import Report, candidates, context_names
 
     store: Optional[Cache] = None
     if missed is not None:
-        context = [Path(name) for name in missed[0]]
-        store = missed[1]
+        names, store = missed
     elif fix or diff or no_cache:
-        context = context_files(files, settings, root) if files else []
+        names = context_names(files, settings, root) if files else []
     else:
         replayed, names, store = _replay(settings, files, root)
         if replayed is not None:
             return replayed
-        context = [Path(name) for name in names]
+    context = [Path(name) for name in names]
     # every file is read once here; the engine's project starts from these texts
     read: Dict[Path, sources.Source] = {}
     log = None  # the files as read, for the cache entry

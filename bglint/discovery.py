@@ -131,12 +131,10 @@ def _walk(directory: Path, patterns: Sequence[str], root: Optional[Path]) -> Ite
     given = directory.as_posix()  # outside ``root``, paths are matched as given below it
 
     def excluded(entry: "os.DirEntry[str]", sub: str) -> bool:
-        if entry.name in names:
+        if _part_excluded(entry.name, names, part_re):
             return True
-        if part_re is None or rel_re is None:
+        if rel_re is None:
             return False
-        if part_re.match(entry.name):
-            return True
         if top is not None:
             rel = "/".join(p for p in (top, sub) if p != ".")
         elif _is_symlink(entry):
