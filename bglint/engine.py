@@ -10,7 +10,7 @@ import gc
 import os
 import traceback
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from bglint import discovery, fixes, sources, suppress
 from bglint.config import Settings
@@ -36,6 +36,9 @@ class _Run:
         self.semantics = Semantics(project)
         self.handoffs = HandoffFinder(project, self.semantics)
         self._tasks: Optional[Dict[Path, List[TaskTarget]]] = None
+        # candidate -> (the files its hand-offs and their targets were found from, the files of
+        # the targets), when the project records dependencies
+        self.index: Dict[str, Tuple[Set[str], Set[str]]] = {}
 
     def tasks(self) -> Dict[Path, List[TaskTarget]]:
         """Functions that run as tasks, by file, from every hand-off in the candidate files."""
@@ -43,20 +46,25 @@ class _Run:
             by_fn: Dict[int, TaskTarget] = {}
             out: Dict[Path, List[TaskTarget]] = {}
             for path in self.candidates:
-                module = self.project.try_facts(path)
-                if module is None:
-                    continue
-                for site in self.handoffs.sites(module):
-                    target = self.handoffs.target(site)
-                    if target is None:
-                        continue
-                    key = id(target.function)
-                    if key in by_fn:
-                        by_fn[key].sites.append(site)
-                        continue
-                    merged = TaskTarget(target.module, target.function, target.is_async, target.bound, target.partial_args, [site])
-                    by_fn[key] = merged
-                    out.setdefault(Path(target.module.path), []).append(merged)
+                self.project.begin()
+                targets: Set[str] = set()
+                try:
+                    module = self.project.try_facts(path)
+                    for site in self.handoffs.sites(module) if module is not None else ():
+                        target = self.handoffs.target(site)
+                        if target is None:
+                            continue
+                        targets.add(target.module.path)  # a resolved path
+                        key = id(target.function)
+                        if key in by_fn:
+                            by_fn[key].sites.append(site)
+                            continue
+                        merged = TaskTarget(target.module, target.function, target.is_async, target.bound, target.partial_args, [site])
+                        by_fn[key] = merged
+                        out.setdefault(Path(target.module.path), []).append(merged)
+                finally:
+                    if self.project.recording:
+                        self.index[str(path.resolve())] = (self.project.end(), targets)
             self._tasks = out
         return self._tasks
 
@@ -174,6 +182,7 @@ class Engine:
         # there: with the name of one of them, or a symlink (the only way to another name)
         names = {p.name for p in wanted}
         for path in (p for p in files if (p.name in names or os.path.islink(p)) and p.resolve() in wanted):
+            project.begin()
             try:
                 if fix:
                     run = self._fix_file(run, path, unsafe, write, report)
@@ -187,6 +196,10 @@ class Engine:
                 report.errors.append(FileError(discovery.display(path), f"internal error in bglint: {err}", internal=True))
             except RecursionError:
                 report.errors.append(FileError(discovery.display(path), "too deeply nested to analyse"))
+            finally:
+                if project.recording:
+                    report.lint_deps[str(path.resolve())] = project.end()
+        report.index = run.index
         report.files_checked = len(files) - len({e.path for e in report.errors})
         report.candidates = {str(p.resolve()) for p in linted + others}
         report.consulted = {str(p) for p in project.parsed}

@@ -135,15 +135,16 @@ class HandoffFinder:
 
     # -- sites ----------------------------------------------------------------------------
     def sites(self, module: ModuleFacts) -> List[TaskSite]:
-        key = id(module)
-        if key not in self._sites:
-            found = []
-            for call, fn in module.calls:
-                site = self._site(call, fn, module)
-                if site is not None:
-                    found.append(site)
-            self._sites[key] = found
-        return self._sites[key]
+        return self.project.memo(self._sites, id(module), lambda: self._find_sites(module))
+
+    def _find_sites(self, module: ModuleFacts) -> List[TaskSite]:
+        self.project.depend(module.path)  # whoever asks again depends on its text
+        found = []
+        for call, fn in module.calls:
+            site = self._site(call, fn, module)
+            if site is not None:
+                found.append(site)
+        return found
 
     def _site(self, call: cst.Call, fn: Optional[FunctionFacts], module: ModuleFacts) -> Optional[TaskSite]:
         func = call.func
@@ -263,13 +264,11 @@ class HandoffFinder:
 
     # -- targets --------------------------------------------------------------------------
     def target(self, site: TaskSite) -> Optional[TaskTarget]:
-        key = id(site)
-        if key not in self._targets:
-            self._targets[key] = self._resolve_target(site)
-        return self._targets[key]
+        return self.project.memo(self._targets, id(site), lambda: self._resolve_target(site))
 
     def _resolve_target(self, site: TaskSite) -> Optional[TaskTarget]:
         module, fn = site.module, site.function
+        self.project.depend(module.path)
         if site.mechanism is Mechanism.ARQ_ENQUEUE_JOB:
             local = module.local_function(site.task_name or "", fn) or module.functions.get(site.task_name or "")
             if local is None and site.task_name in module.imports:

@@ -11,7 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, FrozenSet, Hashable, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, TypeVar, Union
 
 import libcst as cst
 
@@ -20,6 +20,12 @@ from bglint.facts import ClassFacts, FunctionFacts, ModuleFacts, build
 from bglint.report import is_package, package_root_at
 
 _MAX_REEXPORT_DEPTH = 8
+
+# A dependency on every file of the project (a rule read them all, or a result came out of an
+# import cycle, whose answer depends on what was asked first): any change re-analyses it.
+ANY_FILE = "*"
+_NO_GUARD = object()
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,65 @@ class Project:
         self._resolve_cache: Dict[Tuple[str, Tuple[Path, ...], bool], Optional[Symbol]] = {}
         # told of each file read from disk (see cache.ReadLog), when the run keeps a cache
         self.read_log: Optional[Callable[[Union[str, Path], os.stat_result, bytes], None]] = None
+        # dependency recording (see :meth:`record`): the files read by each open piece of analysis
+        self._frames: Optional[List[Set[str]]] = None
+        self._memo_deps: Dict[Tuple[int, Hashable], FrozenSet[str]] = {}
+
+    # -- dependencies ----------------------------------------------------------------------
+    def record(self) -> None:
+        """Record from now on which files each piece of analysis reads (:meth:`begin`/:meth:`end`),
+        memoised answers included: an answer found by an earlier piece counts for each piece that
+        uses it. What a cache needs to re-analyse only the files a change can affect."""
+        self._frames = []
+
+    @property
+    def recording(self) -> bool:
+        return self._frames is not None
+
+    def begin(self) -> None:
+        if self._frames is not None:
+            self._frames.append(set())
+
+    def end(self) -> Set[str]:
+        """The files (resolved paths, or :data:`ANY_FILE`) read since the matching :meth:`begin`;
+        they count for the piece around it too. Empty when not recording."""
+        if not self._frames:
+            return set()
+        deps = self._frames.pop()
+        if self._frames:
+            self._frames[-1] |= deps
+        return deps
+
+    def depend(self, name: str) -> None:
+        if self._frames:
+            self._frames[-1].add(name)
+
+    def memo(self, store: Dict[Any, T], key: Hashable, compute: Callable[[], T], guard: Any = _NO_GUARD) -> T:
+        """``store[key]``, computed once; when recording, a later use of the answer depends on
+        the files its computation read. ``guard``: the answer while it is being computed (a
+        recursive question gets it: an import or base-class cycle)."""
+        frames = self._frames
+        if key in store:
+            if frames:
+                deps = self._memo_deps.get((id(store), key))
+                # still being computed (a cycle): its files are not all known yet
+                frames[-1].update(deps if deps is not None else (ANY_FILE,))
+            return store[key]
+        if guard is not _NO_GUARD:
+            store[key] = guard
+        if frames is None:
+            value = store[key] = compute()
+            return value
+        frames.append(set())
+        try:
+            value = compute()
+        finally:
+            deps = frames.pop()
+            if frames:
+                frames[-1] |= deps
+        store[key] = value
+        self._memo_deps[(id(store), key)] = frozenset(deps)
+        return value
 
     # -- files ---------------------------------------------------------------------------
     def source(self, path: Path) -> sources.Source:
@@ -81,10 +146,13 @@ class Project:
         self._facts.pop(path, None)
         self._errors.pop(path, None)
         self._resolve_cache.clear()
+        self._memo_deps.clear()
 
     def facts(self, path: Path) -> ModuleFacts:
         """Parse ``path`` (once) and return its facts; raises :class:`sources.SourceError`."""
         path = path.resolve()
+        if self._frames:
+            self._frames[-1].add(str(path))
         if path in self._errors:
             raise sources.SourceError(self._errors[path])
         cached = self._facts.get(path)
@@ -162,12 +230,8 @@ class Project:
         if not qualname or _depth > _MAX_REEXPORT_DEPTH or qualname.startswith("builtins."):
             return None
         key = (qualname, self._near_roots(Path(near.path)) if near is not None else (), value_only)
-        if key in self._resolve_cache:
-            return self._resolve_cache[key]
-        self._resolve_cache[key] = None  # guards against import cycles
-        result = self._resolve(qualname, near, _depth, value_only)
-        self._resolve_cache[key] = result
-        return result
+        # None while it is computed: guards against import cycles
+        return self.memo(self._resolve_cache, key, lambda: self._resolve(qualname, near, _depth, value_only), guard=None)
 
     def _resolve(self, qualname: str, near: Optional[ModuleFacts], depth: int, value_only: bool = False) -> Optional[Symbol]:
         if near is not None and near.name and (qualname == near.name or qualname.startswith(near.name + ".")):
@@ -251,6 +315,7 @@ class Project:
     def texts(self) -> Iterator[Tuple[Path, str]]:
         """The text of every file read in this run, parsed or only prefiltered, by resolved path;
         those not kept are read again one at a time (a caller that stops early reads no more)."""
+        self.depend(ANY_FILE)
         yield from ((path, src.text) for path, src in list(self._sources.items()))
         for path in self._not_kept:
             key = path.resolve()

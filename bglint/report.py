@@ -103,6 +103,10 @@ class Report:
     # parsed (the cache's dependencies)
     candidates: Set[str] = field(default_factory=set)
     consulted: Set[str] = field(default_factory=set)
+    # when the project recorded dependencies (see bglint.project.Project.record): each linted
+    # file's own (resolved path -> files), and each candidate's hand-off index (see bglint.engine._Run)
+    lint_deps: Dict[str, Set[str]] = field(default_factory=dict)
+    index: Dict[str, Tuple[Set[str], Set[str]]] = field(default_factory=dict)
 
 
 _MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")

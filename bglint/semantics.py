@@ -133,39 +133,36 @@ class Semantics:
 
     # -- parameters ---------------------------------------------------------------------------
     def params(self, fn: FunctionFacts, module: ModuleFacts) -> Dict[str, ParamInfo]:
-        key = id(fn)
-        if key not in self._params:
-            out: Dict[str, ParamInfo] = {}
-            for p in fn.params:
-                info = self.type_info(p.annotation, module, fn.parent)
-                dep = info.dependencies[-1] if info.dependencies else None
-                if p.default is not None:
-                    found = self._depends(p.default, module, fn.parent, p.annotation)
-                    if found:
-                        dep = found[0]
-                bt_class = next((c for c in info.classes if self.is_background_tasks_subclass(*c)), None)
-                out[p.name] = ParamInfo(p, info, dep, bt_class)
-            self._params[key] = out
-        return self._params[key]
+        return self.project.memo(self._params, id(fn), lambda: self._compute_params(fn, module))
+
+    def _compute_params(self, fn: FunctionFacts, module: ModuleFacts) -> Dict[str, ParamInfo]:
+        self.project.depend(module.path)  # whoever asks again depends on its text
+        out: Dict[str, ParamInfo] = {}
+        for p in fn.params:
+            info = self.type_info(p.annotation, module, fn.parent)
+            dep = info.dependencies[-1] if info.dependencies else None
+            if p.default is not None:
+                found = self._depends(p.default, module, fn.parent, p.annotation)
+                if found:
+                    dep = found[0]
+            bt_class = next((c for c in info.classes if self.is_background_tasks_subclass(*c)), None)
+            out[p.name] = ParamInfo(p, info, dep, bt_class)
+        return out
 
     def is_background_tasks_subclass(self, cls: ClassFacts, module: ModuleFacts, _depth: int = 0) -> bool:
-        key = id(cls)
-        if key in self._subclass:
-            return self._subclass[key]
-        self._subclass[key] = False
-        result = False
+        # False while it is computed: guards against base-class cycles
+        return self.project.memo(self._subclass, id(cls), lambda: self._subclasses(cls, module, _depth), guard=False)
+
+    def _subclasses(self, cls: ClassFacts, module: ModuleFacts, depth: int) -> bool:
+        self.project.depend(module.path)
         for base in cls.bases:
-            qual = module.qualify(base)
-            if qual == names.BACKGROUND_TASKS:
-                result = True
-                break
+            if module.qualify(base) == names.BACKGROUND_TASKS:
+                return True
             sym = self.project.resolve_expr(base, module, None)
-            if sym is not None and sym.cls is not None and _depth < _MAX_ALIAS_DEPTH:
-                if self.is_background_tasks_subclass(sym.cls, sym.module, _depth + 1):
-                    result = True
-                    break
-        self._subclass[key] = result
-        return result
+            if sym is not None and sym.cls is not None and depth < _MAX_ALIAS_DEPTH:
+                if self.is_background_tasks_subclass(sym.cls, sym.module, depth + 1):
+                    return True
+        return False
 
     def param_for(self, name: str, fn: Optional[FunctionFacts], module: ModuleFacts) -> Optional[ParamInfo]:
         """The parameter ``name`` refers to inside ``fn`` (looking outwards through closures)."""
