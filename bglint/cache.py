@@ -5,12 +5,15 @@ values, selected rules, FastAPI target), the working directory (findings hold di
 the set of files checked. An entry records, for every file of the run (the checked files and the
 project files read for their hand-offs), its size, modification time and content hash as the run
 read it (:class:`ReadLog`), and whether the byte prefilter kept it, plus the files the analysis
-*consulted* (parsed: candidates, the task modules and every module a name was resolved into).
+*consulted* (parsed: candidates, the task modules and every module a name was resolved into), and
+what each file's findings depended on (:class:`Deps`).
 
 The entry is replayed when every file is as recorded, or when the only files that differ were not
-consulted and still fail the prefilter: the analysis never read them, and a change that cannot add
-a hand-off cannot change what it finds. A new or removed file, or a changed consulted file,
-re-runs the analysis (a new module can change what an import resolves to).
+consulted and still fail the prefilter (and no rule read every file): the analysis never read
+them, and a change that cannot add a hand-off cannot change what it finds. When other files changed
+in content, :mod:`bglint.incremental` analyses again only the files whose findings depended on
+them (:class:`Stale`). A new or removed file re-runs the whole analysis (a new module can change
+what an import resolves to).
 
 Entries are JSON (never pickle: a cache folder can come from anywhere), written atomically, so two
 runs at once each leave a complete entry. A cache that is missing, corrupt, from another version or
@@ -37,6 +40,7 @@ except ImportError:  # pragma: no cover - an interpreter built without it
 
 if TYPE_CHECKING:  # pragma: no cover
     from bglint.model import Finding
+    from bglint.report import Report
 
 FORMAT = 1
 DEFAULT_DIR = ".bglint_cache"
@@ -140,6 +144,64 @@ class ReadLog:
             self.files[name] = (st.st_size, st.st_mtime_ns, digest(data))
 
 
+ANY_FILE = "*"  # as bglint.project.ANY_FILE (not imported: a replay loads no analysis code)
+
+
+@dataclass
+class Deps:
+    """What a run's findings depended on, by resolved path (:data:`ANY_FILE`: every file):
+    ``lint``, the files each linted file's analysis read; ``index``, for each candidate, the files
+    its hand-offs and their targets were found from, and the files of those targets."""
+
+    lint: Dict[str, Set[str]]
+    index: Dict[str, Tuple[Set[str], Set[str]]]
+
+    def to_json(self, by_resolved: Dict[str, str], records: Dict[str, Any]) -> Dict[str, Any]:
+        """As numbers: the position of each file among the entry's records (-1: any file, also
+        for a file with no record, so that a change anywhere re-analyses what read it)."""
+        position = {name: i for i, name in enumerate(records)}
+
+        def pos(path: str) -> int:
+            return position.get(by_resolved.get(path, ""), -1)
+
+        def many(paths: Iterable[str]) -> List[int]:
+            return sorted({pos(p) for p in paths})
+
+        lint = [[pos(f), many(deps)] for f, deps in self.lint.items()]
+        index = [[pos(f), many(deps), many(targets)] for f, (deps, targets) in self.index.items()]
+        resolved = {str(position[name]): path for path, name in by_resolved.items() if path != name and name in position}
+        any_file = any(-1 in row[1] for row in lint) or any(-1 in row[1] or -1 in row[2] for row in index)
+        return {"lint": lint, "index": index, "resolved": resolved, "any_file": any_file}
+
+    @staticmethod
+    def resolved(data: Dict[str, Any]) -> List[str]:
+        """The resolved path of each record of an entry, in order."""
+        moved = data.get("resolved") or {}
+        return [moved.get(str(i), name) for i, name in enumerate(data["files"])]
+
+    @classmethod
+    def from_json(cls, data: Dict[str, Any]) -> "Deps":
+        paths = cls.resolved(data)
+
+        def path(i: int) -> str:
+            return ANY_FILE if i < 0 else paths[i]
+
+        lint = {path(f): {path(d) for d in deps} for f, deps in data["lint"]}
+        index = {path(f): ({path(d) for d in deps}, {path(t) for t in targets}) for f, deps, targets in data["index"]}
+        return cls(lint, index)
+
+
+@dataclass
+class Stale:
+    """An entry some of whose files changed in content (``changed``: name -> the record they
+    would have now, candidate or not by the prefilter); ``started``: when they were looked at."""
+
+    cache: "Cache"
+    data: Dict[str, Any]
+    changed: Dict[str, List[Any]]
+    started: int
+
+
 class Cache:
     def __init__(self, root: Path, key: str) -> None:
         self.root = root
@@ -158,10 +220,17 @@ class Cache:
     def replay(self, files: Iterable[Union[str, Path]], prefilter: Any, stats: Optional[Dict[str, os.stat_result]] = None) -> Optional[Dict[str, Any]]:
         """The stored result if it still holds for ``files`` (see the module docstring), else None.
         ``stats``: what ``os.stat`` said of some files a moment ago, by absolute path (not asked
-        again).
+        again)."""
+        found = self.look(files, prefilter, stats)
+        return found if isinstance(found, dict) else None
+
+    def look(self, files: Iterable[Union[str, Path]], prefilter: Any, stats: Optional[Dict[str, os.stat_result]] = None) -> Union[None, Dict[str, Any], "Stale"]:
+        """The stored result if it still holds for ``files``; :class:`Stale` if only the content
+        of some of them changed and the entry says what depends on them (see
+        :mod:`bglint.incremental`); else None.
 
         Files compared by content and found as good are recorded again, with the time of this
-        replay: after a checkout touched every file, only the first replay reads them all."""
+        look: after a checkout touched every file, only the first replay reads them all."""
         started = time.time_ns()  # before any file is read here
         known = stats or {}
         data = self.load()
@@ -170,6 +239,7 @@ class Cache:
         try:
             records = {p: FileRecord(*r) for p, r in data["files"].items()}
             consulted = set(data["consulted"])
+            any_file = bool(data.get("any_file"))  # a rule read every file: any change matters
             # a file modified just before the entry was written may change again within the
             # filesystem's timestamp granularity without its size or time changing ("racy git"):
             # those are compared by content
@@ -179,6 +249,7 @@ class Cache:
             if not current <= set(records) or not set(records) - current <= consulted:
                 return None
             verified: Dict[str, List[Any]] = {}
+            changed: Dict[str, List[Any]] = {}
             for name, rec in records.items():
                 st = known.get(name)
                 if st is None:
@@ -193,14 +264,24 @@ class Cache:
                 except OSError:
                     return None
                 found = digest(raw)
-                if found != rec.digest and (name in consulted or rec.candidate or prefilter.search(raw.decode("utf-8", "replace"))):
-                    return None
-                verified[name] = [st.st_size, st.st_mtime_ns, found, rec.candidate]
+                if found == rec.digest:
+                    verified[name] = [st.st_size, st.st_mtime_ns, found, rec.candidate]
+                    continue
+                candidate = bool(prefilter.search(raw.decode("utf-8", "replace")))
+                if any_file or name in consulted or rec.candidate or candidate:
+                    changed[name] = [st.st_size, st.st_mtime_ns, found, candidate]
+                else:  # the analysis never read it, and it still cannot hold a hand-off
+                    verified[name] = [st.st_size, st.st_mtime_ns, found, False]
             result = data["result"]
             if not isinstance(result, dict):
                 return None
         except Exception:  # any shape of corruption: run from scratch
             return None
+        if changed:
+            if "lint" not in data:
+                return None
+            data["files"].update(verified)
+            return Stale(self, data, changed, started)
         # the time taken before reading them: a later change to a file read here gets a later time
         if any(rec[1] < started - RACY_NS for rec in verified.values()):
             data["files"].update(verified)
@@ -209,11 +290,22 @@ class Cache:
         return result
 
     # -- writing -------------------------------------------------------------------------------
-    def store(self, files: Iterable[Path], candidates: Set[str], consulted: Set[str], result: Dict[str, Any], log: Optional[ReadLog] = None) -> bool:
+    def store(
+        self,
+        files: Iterable[Path],
+        candidates: Set[str],
+        consulted: Set[str],
+        result: Dict[str, Any],
+        log: Optional[ReadLog] = None,
+        deps: Optional[Deps] = None,
+        previous: Optional[Dict[str, List[Any]]] = None,
+    ) -> bool:
         """Record the run (``candidates`` and ``consulted`` hold resolved paths; ``log``: the files
-        as the run read them; a file it did not read is recorded as it is now); False when the
-        cache folder cannot be written."""
+        as the run read them; a file it did not read is recorded as ``previous`` has it (a record
+        known to hold) or else as it is now; ``deps``: what each file's findings depended on, when
+        the run recorded it); False when the cache folder cannot be written."""
         log = log if log is not None else ReadLog()
+        previous = previous or {}
         names: Dict[str, str] = {}  # abspath -> resolved
         for path in files:
             names[os.path.abspath(path)] = str(Path(path).resolve())
@@ -225,6 +317,8 @@ class Cache:
         records: Dict[str, List[Any]] = {}
         for name, resolved in names.items():
             known = log.files.get(name) or log.files.get(resolved)
+            if known is None and name in previous:
+                known = tuple(previous[name][:3])
             if known is None:  # not read by the run: as it is now
                 try:
                     st = os.stat(name)
@@ -234,13 +328,15 @@ class Cache:
                 log(name, st, raw)
                 known = log.files[name]
             records[name] = [*known, resolved in candidates]
-        data = {
+        data: Dict[str, Any] = {
             "format": FORMAT,
             "written_ns": log.started_ns,
             "files": records,
             "consulted": sorted(by_resolved[c] for c in consulted if c in by_resolved),
             "result": result,
         }
+        if deps is not None:
+            data.update(deps.to_json(by_resolved, records))
         return self._write(data)
 
     def _write(self, data: Dict[str, Any]) -> bool:
@@ -305,3 +401,26 @@ def finding_from_json(d: Dict[str, Any]) -> Finding:
         fix=fix,
         suppress_lines=tuple(d["suppress_lines"]),
     )
+
+
+def report_to_json(report: "Report") -> Dict[str, Any]:
+    """What an entry keeps of a report: findings, errors and the number of files checked."""
+    return {
+        "findings": [finding_to_json(f) for f in report.findings],
+        "errors": [[e.path, e.message, e.internal] for e in report.errors],
+        "files_checked": report.files_checked,
+    }
+
+
+def report_from_json(data: Dict[str, Any]) -> Optional["Report"]:
+    """:func:`report_to_json`'s report (without texts); None if the entry is corrupt."""
+    from bglint.report import FileError, Report
+
+    try:
+        return Report(
+            findings=[finding_from_json(f) for f in data["findings"]],
+            errors=[FileError(str(p), str(m), bool(i)) for p, m, i in data["errors"]],
+            files_checked=int(data["files_checked"]),
+        )
+    except Exception:
+        return None

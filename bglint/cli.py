@@ -19,7 +19,7 @@ from bglint import __version__, discovery
 from bglint.config import ConfigError, RawConfig, Settings, build_settings, find_config, known_codes, load_file
 
 if TYPE_CHECKING:  # pragma: no cover
-    from bglint.cache import Cache
+    from bglint.cache import Cache, Stale
     from bglint.engine import Report
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_FAILED = 0, 1, 2
@@ -223,9 +223,9 @@ def _run(settings: Settings, files: List[Path], fix: bool, diff: bool, unsafe: b
             if fix or diff or no_cache:
                 pending[i] = a
                 continue
-            found[i], context, store = _replay(settings, a[1], a[6])
+            found[i], context, store, stale = _replay(settings, a[1], a[6])
             if found[i] is None:
-                pending[i] = a + ((context, store),)
+                pending[i] = a + ((context, store, stale),)
         left = sorted(pending, key=lambda i: -len(args[i][1]))
         todo = [pending[i] for i in left]
         workers = min(len(todo), workers)
@@ -308,18 +308,20 @@ def _run_project_and_release(*args: Any) -> "Report":
     return report
 
 
-def _replay(settings: Settings, files: List[Path], root: Optional[Path]) -> Tuple[Optional["Report"], List[str], "Cache"]:
+def _replay(settings: Settings, files: List[Path], root: Optional[Path]) -> Tuple[Optional["Report"], List[str], "Cache", Optional["Stale"]]:
     """The cached report of one project's ``files`` if nothing they depend on changed (else None),
-    the project's other files (as :func:`report.context_names` lists them), and the cache entry
-    to store a new report in."""
+    the project's other files (as :func:`report.context_names` lists them), the cache entry to
+    store a new report in, and what changed when only some files' content did."""
     from bglint import cache as cache_mod
     from bglint.report import PREFILTER, context_names
 
     stats: Dict[str, os.stat_result] = {}
     context = context_names(files, settings, root, stats) if files else []
     store = cache_mod.entry(settings, files)
-    hit = store.replay([*files, *context], PREFILTER, stats)
-    return (_report_from_cache(hit) if hit is not None else None), context, store
+    found = store.look([*files, *context], PREFILTER, stats)
+    if isinstance(found, dict):
+        return _report_from_cache(found), context, store, None
+    return None, context, store, found
 
 
 def _run_project(
@@ -330,25 +332,34 @@ def _run_project(
     unsafe: bool,
     no_cache: bool,
     root: Optional[Path],
-    missed: Optional[Tuple[List[str], "Cache"]] = None,
+    missed: Optional[Tuple[List[str], "Cache", Optional["Stale"]]] = None,
 ) -> "Report":
     """Check one project's ``files`` (``root``: the project's folder, None outside one): from the
     cache when nothing they depend on changed, without the parser when none of the project's files
     can hold a hand-off, else with the engine. ``missed``: the caller found no cached report; the
-    project's other files and the cache entry it looked in."""
+    project's other files, the cache entry it looked in, and what changed since the entry (if only
+    some files' content did: then only what they can affect is analysed again)."""
     from bglint import sources
     from bglint.report import Report, candidates, context_names
 
     store: Optional[Cache] = None
+    stale: Optional[Stale] = None
     if missed is not None:
-        names, store = missed
+        names, store, stale = missed
     elif fix or diff or no_cache:
         names = context_names(files, settings, root) if files else []
     else:
-        replayed, names, store = _replay(settings, files, root)
+        replayed, names, store, stale = _replay(settings, files, root)
         if replayed is not None:
             return replayed
     context = [Path(name) for name in names]
+    if stale is not None:
+        from bglint.cache import ReadLog
+        from bglint.incremental import rerun
+
+        redone = rerun(settings, files, context, stale, ReadLog())
+        if redone is not None:
+            return redone
     # every file is read once here; the engine's project starts from these texts
     read: Dict[Path, sources.Source] = {}
     log = None  # the files as read, for the cache entry
@@ -371,6 +382,8 @@ def _run_project(
         engine = Engine(settings)
         project = engine.new_project()
         project.read_log = log
+        if store is not None:
+            project.record()  # what each file's findings depend on: the next run redoes only those
         # only the texts that can hold a hand-off stay in memory; another is read again if a rule
         # looks into it (a module a task comes from)
         kept = set(linted + others)
@@ -384,35 +397,22 @@ def _run_project(
     else:  # nothing can hold a hand-off: no parser needed
         report = Report(errors=errors, files_checked=len(files) - len({e.path for e in errors}))
     if store is not None and not any(e.internal for e in report.errors):
-        store.store(list(files) + context, report.candidates, report.consulted, _report_to_cache(report), log)
+        from bglint.cache import Deps, report_to_json
+
+        store.store(list(files) + context, report.candidates, report.consulted, report_to_json(report), log, Deps(report.lint_deps, report.index))
     return report
-
-
-def _report_to_cache(report: "Report") -> dict:
-    from bglint.cache import finding_to_json
-
-    return {
-        "findings": [finding_to_json(f) for f in report.findings],
-        "errors": [[e.path, e.message, e.internal] for e in report.errors],
-        "files_checked": report.files_checked,
-    }
 
 
 def _report_from_cache(data: dict) -> Optional["Report"]:
     from bglint import sources
-    from bglint.cache import finding_from_json
-    from bglint.report import FileError, Report
+    from bglint.cache import report_from_json
 
+    report = report_from_json(data)
     try:
-        report = Report(
-            findings=[finding_from_json(f) for f in data["findings"]],
-            errors=[FileError(str(p), str(m), bool(i)) for p, m, i in data["errors"]],
-            files_checked=int(data["files_checked"]),
-        )
-        for f in report.findings:
+        for f in report.findings if report is not None else ():
             if f.path not in report.texts:
                 report.texts[f.path] = sources.read(f.path).text
-    except Exception:  # a corrupt entry, or a file gone since: run from scratch
+    except Exception:  # a file gone since: run from scratch
         return None
     return report
 

@@ -176,20 +176,26 @@ def _project_findings(state: _ProjectState, stats: Dict[str, os.stat_result]) ->
     files = state.files
     store = cache_mod.entry(state.settings, files, extra=["flake8"])
     found: Optional[List[Finding]] = None
-    hit = store.replay(files, PREFILTER, stats)
-    if hit is not None:
+    hit = store.look(files, PREFILTER, stats)
+    if isinstance(hit, dict):
         try:
             found = [cache_mod.finding_from_json(data) for data in hit["findings"]]
         except Exception:  # a corrupt entry: lint again
             found = None
+    elif hit is not None:  # some files changed: only what they affect is linted again
+        from bglint.incremental import rerun
+
+        redone = rerun(state.settings, files, [], hit, cache_mod.ReadLog(), use_noqa=False)
+        found = redone.findings if redone is not None else None
     if found is None:
         log = cache_mod.ReadLog()
         state.project.read_log = log
+        state.project.record()
         report = state.engine.check(files, write=False, project=state.project)
         if any(e.internal for e in report.errors):
             return None  # each file is linted on its own, and the crash reported for its file
         found = report.findings
-        store.store(files, report.candidates, report.consulted, {"findings": [cache_mod.finding_to_json(f) for f in found]}, log)
+        store.store(files, report.candidates, report.consulted, cache_mod.report_to_json(report), log, cache_mod.Deps(report.lint_deps, report.index))
     by_file: Dict[str, List[Finding]] = {os.path.abspath(f): [] for f in files}
     for finding in found:
         by_file.setdefault(os.path.abspath(finding.path), []).append(finding)

@@ -1,0 +1,137 @@
+"""Re-analysing only what a change can affect.
+
+A cache entry made by a run that recorded dependencies (see :meth:`bglint.project.Project.record`)
+says, for each linted file, which files its analysis read, and for each candidate (a file that can
+hold a hand-off), which files its hand-offs and their targets were found from and which files the
+targets are in. When only the content of some files changed (the same files, none added or
+removed: those make another run key or fail the look), a file's findings can change only if
+
+- its own analysis read a changed file (itself included), or every file (:data:`ANY_FILE`);
+- a hand-off into it may have changed: some candidate whose index read a changed file held a
+  hand-off into it before, or holds one now.
+
+Those files are linted again, with a task index built only from the candidates that can hand work
+to them (their recorded hand-off holders, and every candidate whose index is stale), in the order of
+the full run; every other file's findings are the entry's. The result is the one a full run gives.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Set, Tuple
+
+from bglint import discovery
+from bglint.cache import ANY_FILE, Deps, ReadLog, Stale, report_from_json, report_to_json
+from bglint.sources import SourceError, read
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bglint.config import Settings
+    from bglint.engine import Engine
+    from bglint.report import Report
+
+
+def rerun(settings: "Settings", files: Sequence[Path], context: Sequence[Path], stale: Stale, log: ReadLog, use_noqa: bool = True) -> Optional["Report"]:
+    """The report of a full run over ``files`` (``context``: the project's other files), made by
+    re-linting only what ``stale``'s changes can affect, and stored in its entry. None when the
+    entry cannot say (the caller runs in full). ``use_noqa``: as the entry's engine had it."""
+    from bglint.model import Finding
+
+    data = stale.data
+    try:
+        deps = Deps.from_json(data)
+        records: Dict[str, List] = {name: list(rec) for name, rec in data["files"].items()}
+        resolved_of = dict(zip(records, Deps.resolved(data)))
+        consulted = {resolved_of.get(name, name) for name in data["consulted"]}
+        old = report_from_json(data["result"])
+        records.update(stale.changed)
+        changed = {resolved_of[name] for name in stale.changed}
+    except Exception:  # any shape of corruption: run in full
+        return None
+    if old is None:
+        return None
+    candidate = {resolved_of[name] for name, rec in records.items() if rec[3]}
+
+    def touched(read: Set[str]) -> bool:
+        return ANY_FILE in read or not read.isdisjoint(changed)
+
+    def key(path: Path) -> str:
+        return resolved_of.get(os.path.abspath(path)) or str(path.resolve())
+
+    # candidates whose hand-offs (or their targets) may differ now, and the files to lint again
+    # whatever those hand-offs turn out to be
+    stale_index = {g for g in set(deps.index) | candidate if g not in deps.index or g in changed or touched(deps.index[g][0])}
+    redo = {f for f, read in deps.lint.items() if touched(read)} | (changed & candidate)
+    for g in stale_index & set(deps.index):
+        redo |= deps.index[g][1]  # the files they handed work to
+    lint = {f: read for f, read in deps.lint.items() if f not in redo}
+    index = {g: entry for g, entry in deps.index.items() if g not in stale_index}
+    report = old
+    if stale_index or redo:
+        from bglint.engine import Engine
+
+        done = _lint_again(Engine(settings, use_noqa=use_noqa), files, context, stale_index, redo, candidate, key, deps, log)
+        if done is None:
+            return None  # an internal error: a full run reports it
+        report, shown = done
+        report.findings = sorted([f for f in old.findings if f.path not in shown] + report.findings, key=Finding.sort_key)
+        report.errors = [e for e in old.errors if e.path not in shown] + report.errors
+        lint.update(report.lint_deps)
+        index.update(report.index)
+        consulted |= report.consulted
+    report.files_checked = len(files) - len({e.path for e in report.errors})
+    try:
+        for f in report.findings:
+            if f.path not in report.texts:
+                report.texts[f.path] = read(f.path, log).text
+    except SourceError:  # a file gone since: run in full
+        return None
+    report.candidates, report.consulted, report.lint_deps, report.index = candidate, consulted, lint, index
+    log.started_ns = min(log.started_ns, stale.started)
+    stale.cache.store(list(files) + list(context), candidate, consulted, report_to_json(report), log, Deps(lint, index), records)
+    return report
+
+
+def _lint_again(
+    engine: "Engine",
+    files: Sequence[Path],
+    context: Sequence[Path],
+    stale_index: Set[str],
+    redo: Set[str],
+    candidate: Set[str],
+    key: Callable[[Path], str],
+    deps: Deps,
+    log: ReadLog,
+) -> Optional[Tuple["Report", Set[str]]]:
+    """Lint again the files of ``redo``, and those the new hand-offs of ``stale_index`` reach,
+    with a task index from the candidates that can hand work to them. Returns the report (its
+    ``lint_deps`` and ``index`` say what was done) and the display paths of the files linted again
+    (or found no longer to need it: they have no findings now); None after an internal error."""
+    from bglint.engine import _Run
+
+    ordered = [p for p in [*files, *context] if key(p) in candidate]  # the full run's candidate order
+    project = engine.new_project()
+    project.record()
+    project.read_log = log
+    project.read_elsewhere([*files, *context])  # every file, for a rule that reads them all
+    first = _Run(engine, project, [p for p in ordered if key(p) in stale_index])
+    first.tasks()
+    for _, targets in first.index.values():  # the files they hand work to now
+        redo = redo | targets
+    holders: Dict[str, Set[str]] = {}
+    for g, (_, into) in deps.index.items():
+        for f in into:
+            holders.setdefault(f, set()).add(g)
+    again = [p for p in files if key(p) in redo]
+    # the candidates that can hand work to a file linted again: all of them, in the full order
+    holding = stale_index | {key(p) for p in again}
+    for p in again:
+        holding |= holders.get(key(p), set())
+    subset = [p for p in ordered if key(p) in holding]
+    mine = {key(p) for p in files}
+    linted = [p for p in subset if key(p) in mine]
+    others = [p for p in subset if key(p) not in mine]
+    report = engine.check(again, context=[], project=project, prefiltered=(linted, others, []))
+    if any(e.internal for e in report.errors):
+        return None
+    return report, {discovery.display(p) for p in again}
