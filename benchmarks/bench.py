@@ -14,6 +14,10 @@ Rows (each one a command run ``--repeat`` times in a row; the table shows the me
 * ``bglint warm`` / ``bglint warm -j1``: the same without ``--no-cache``, after one untimed run
   that fills the cache. bglint is ``bglint`` on PATH or ``--bglint CMD``; without it these rows
   are skipped ("bglint not installed").
+* ``bglint one changed``: ``bglint warm``'s command after one file changed, for 5 files that can
+  hold a hand-off (evenly spread over the corpus's sorted list of them): timed once after a
+  comment is appended to the file and once after it is put back (10 runs; the notes give the
+  slowest). The files are put back even when the benchmark is interrupted.
 * Peers, from the virtualenv ``--peer-venv`` (default ``<repo>/../venv-bench``):
   ``ruff check --isolated --select ASYNC,FAST,S105,S106,S107,RUF006 --no-cache --exit-zero``
   (and ``ruff warm``: the same with its cache in the scratch folder, after one untimed run),
@@ -150,6 +154,7 @@ class Job:
     prime: bool = False  # one untimed run first (fills bglint's cache)
     repeat: int = 0  # timed runs: at least this many (0: --repeat)
     json_stdout: bool = False  # the floors print their own numbers as one JSON line
+    edits: Tuple[Path, ...] = ()  # each timed run follows an edit of one of these (see run_job)
 
 
 @dataclass(frozen=True)
@@ -293,10 +298,25 @@ def measure(cmd: Sequence[str], cwd: Path, scratch: Path, json_stdout: bool = Fa
     return Run(wall, cpu, rss_mib, tree.peak_mib, proc.returncode, data.count(b"\n"), inner, stderr_tail)
 
 
+EDIT = b"\n# an edit by bglint's benchmark\n"
+
+
 def run_job(job: Job, repeat: int, cwd: Path, scratch: Path) -> Result:
+    """``job.cmd`` timed ``repeat`` times (after an untimed run when it primes); with ``edits``,
+    twice per file instead: after a comment is appended to it, and after it is put back."""
     result = Result(job)
     if job.prime:
         measure(job.cmd, cwd, scratch)
+    if job.edits:
+        for path in job.edits:
+            original = path.read_bytes()
+            try:
+                path.write_bytes(original + EDIT)
+                result.runs.append(measure(job.cmd, cwd, scratch))
+            finally:
+                path.write_bytes(original)
+            result.runs.append(measure(job.cmd, cwd, scratch))
+        return result
     for _ in range(max(repeat, job.repeat)):
         result.runs.append(measure(job.cmd, cwd, scratch, job.json_stdout))
     return result
@@ -355,7 +375,22 @@ def bglint_jobs(bglint: Sequence[str], corpus: Corpus) -> List[Job]:
         Job("bglint cold -j1", corpus, (*base, "--no-cache", "--jobs", "1", *dirs)),
         Job("bglint warm", corpus, (*base, *dirs), prime=True),
         Job("bglint warm -j1", corpus, (*base, "--jobs", "1", *dirs), prime=True),
+        Job("bglint one changed", corpus, (*base, *dirs), prime=True, edits=changed_files(corpus)),
     ]
+
+
+CHANGED_FILES = 5
+
+
+def changed_files(corpus: Corpus) -> Tuple[Path, ...]:
+    """The files ``bglint one changed`` edits: ``CHANGED_FILES`` of the corpus's files that can
+    hold a hand-off (the byte prefilter's pattern), evenly spread over their sorted list."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from bglint.report import PREFILTER  # the repository's (no third-party imports)
+
+    found = sorted(p for d in corpus.dirs for p in corpus_mod.iter_py_files(d) if PREFILTER.search(p.read_text("utf-8", "replace")))
+    step = len(found) / CHANGED_FILES
+    return tuple(found[int(step * i + step / 2)] for i in range(CHANGED_FILES)) if len(found) >= CHANGED_FILES else tuple(found)
 
 
 ONE_FILE_RUNS = 21
@@ -454,6 +489,10 @@ def notes_for(results: Sequence[Result]) -> List[str]:
             notes.append(f"warm on {corpus}: bglint {fmt_seconds(ours)} s / ruff {fmt_seconds(theirs)} s = {ours / theirs:.2f}x")
     for r in results:
         where = f"{r.job.tool} on {r.job.corpus.name}"
+        if r.job.edits and r.runs:
+            slowest = max(range(len(r.runs)), key=lambda i: r.runs[i].wall_s)
+            notes.append(f"{where}: slowest {fmt_seconds(r.runs[slowest].wall_s)} s, after "
+                         f"{'putting back' if slowest % 2 else 'editing'} {r.job.edits[slowest // 2]}")
         for run in r.bad_runs[:1]:
             notes.append(f"{where}: exit status {run.returncode} in {len(r.bad_runs)}/{len(r.runs)} runs; "
                          f"stderr ends: {run.stderr_tail.strip()[-300:]!r}")
