@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Set, Tuple
 
 from bglint import discovery
 from bglint.cache import ANY_FILE, Deps, ReadLog, Stale, report_from_json, report_to_json
@@ -55,9 +55,6 @@ def rerun(settings: "Settings", files: Sequence[Path], context: Sequence[Path], 
     def touched(read: Set[str]) -> bool:
         return ANY_FILE in read or not read.isdisjoint(changed)
 
-    def key(path: Path) -> str:
-        return resolved_of.get(os.path.abspath(path)) or str(path.resolve())
-
     # candidates whose hand-offs (or their targets) may differ now, and the files to lint again
     # whatever those hand-offs turn out to be
     stale_index = {g for g in set(deps.index) | candidate if g not in deps.index or g in changed or touched(deps.index[g][0])}
@@ -70,6 +67,8 @@ def rerun(settings: "Settings", files: Sequence[Path], context: Sequence[Path], 
     if stale_index or redo:
         from bglint.engine import Engine
 
+        # each file of the run by its resolved path, as the entry names it
+        key = {p: resolved_of.get(os.path.abspath(p)) or str(p.resolve()) for p in [*files, *context]}
         done = _lint_again(Engine(settings, use_noqa=use_noqa), files, context, stale_index, redo, candidate, key, deps, log)
         if done is None:
             return None  # an internal error: a full run reports it
@@ -99,7 +98,7 @@ def _lint_again(
     stale_index: Set[str],
     redo: Set[str],
     candidate: Set[str],
-    key: Callable[[Path], str],
+    key: Dict[Path, str],
     deps: Deps,
     log: ReadLog,
 ) -> Optional[Tuple["Report", Set[str]]]:
@@ -109,12 +108,12 @@ def _lint_again(
     (or found no longer to need it: they have no findings now); None after an internal error."""
     from bglint.engine import _Run
 
-    ordered = [p for p in [*files, *context] if key(p) in candidate]  # the full run's candidate order
+    ordered = [p for p in [*files, *context] if key[p] in candidate]  # the full run's candidate order
     project = engine.new_project()
     project.record()
     project.read_log = log
     project.read_elsewhere([*files, *context])  # every file, for a rule that reads them all
-    first = _Run(engine, project, [p for p in ordered if key(p) in stale_index])
+    first = _Run(engine, project, [p for p in ordered if key[p] in stale_index])
     first.tasks()
     for _, targets in first.index.values():  # the files they hand work to now
         redo = redo | targets
@@ -122,15 +121,15 @@ def _lint_again(
     for g, (_, into) in deps.index.items():
         for f in into:
             holders.setdefault(f, set()).add(g)
-    again = [p for p in files if key(p) in redo]
+    again = [p for p in files if key[p] in redo]
     # the candidates that can hand work to a file linted again: all of them, in the full order
-    holding = stale_index | {key(p) for p in again}
+    holding = stale_index | {key[p] for p in again}
     for p in again:
-        holding |= holders.get(key(p), set())
-    subset = [p for p in ordered if key(p) in holding]
-    mine = {key(p) for p in files}
-    linted = [p for p in subset if key(p) in mine]
-    others = [p for p in subset if key(p) not in mine]
+        holding |= holders.get(key[p], set())
+    subset = [p for p in ordered if key[p] in holding]
+    mine = {key[p] for p in files}
+    linted = [p for p in subset if key[p] in mine]
+    others = [p for p in subset if key[p] not in mine]
     report = engine.check(again, context=[], project=project, prefiltered=(linted, others, []))
     if any(e.internal for e in report.errors):
         return None
