@@ -366,3 +366,22 @@ def test_a_process_answered_from_the_cache_never_loads_the_parser(tmp_path: Path
 
     assert run() == "BG301 BG302 True"  # analysed: the parser was needed
     assert run() == "BG301 BG302 False"  # replayed
+
+
+def test_the_analysis_is_dropped_once_every_file_is_answered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kept alive, its objects would slow each of flake8's garbage collections for the rest of the
+    run; a text that differs from the disk builds it again."""
+    root = _project(tmp_path, {"pkg/__init__.py": "", "pkg/app.py": APP, "pkg/jobs.py": JOBS})
+    app, jobs = root / "pkg" / "app.py", root / "pkg" / "jobs.py"
+    monkeypatch.setattr(flake8_plugin, "_STATES", {})
+
+    def lint(path: Path, text: str) -> List[Tuple[int, int, str]]:
+        lines = text.splitlines(keepends=True)
+        return sorted((line, col, msg.split()[0]) for line, col, msg, _ in flake8_plugin.Plugin(None, str(path), lines).run())  # type: ignore[arg-type]
+
+    assert lint(app, APP) == [(11, 19, "BG301"), (12, 4, "BG302")]
+    (state,) = flake8_plugin._STATES.values()
+    assert state.findings is not None and state._project is None and state.run is None
+    # an unsaved buffer of jobs.py where `sender_for` calls the task: app.py's findings follow it
+    assert lint(jobs, JOBS.replace("return functools.partial(send_email, email)", "return send_email(email)")) == []
+    assert lint(app, APP) == [(10, 19, "BG301"), (11, 19, "BG301"), (12, 4, "BG302")]
