@@ -2,18 +2,21 @@
 
 One entry per *run key*: bglint's version and own files, the Python version, the settings (config
 values, selected rules, FastAPI target), the working directory (findings hold display paths) and
-the set of files checked. An entry records, for every file of the run (the checked files and the
-project files read for their hand-offs), its size, modification time and content hash as the run
-read it (:class:`ReadLog`), and whether the byte prefilter kept it, plus the files the analysis
-*consulted* (parsed: candidates, the task modules and every module a name was resolved into), and
-what each file's findings depended on (:class:`Deps`).
+the project's folder (outside a project: the set of files checked). An entry records, for every
+file of the project (the checked files and the others, read for their hand-offs), its size,
+modification time and content hash as the run read it (:class:`ReadLog`), and whether the byte
+prefilter kept it; the files the analysis *consulted* (parsed: candidates, the task modules and
+every module a name was resolved into); the findings and errors of every file checked so far, by
+this run or an earlier one over other files of the project (pre-commit checks the files of each
+commit); and what each file's findings depended on (:class:`Deps`).
 
-The entry is replayed when every file is as recorded, or when the only files that differ were not
-consulted and still fail the prefilter (and no rule read every file): the analysis never read
-them, and a change that cannot add a hand-off cannot change what it finds. When other files changed
-in content, :mod:`bglint.incremental` analyses again only the files whose findings depended on
-them (:class:`Stale`). A new or removed file re-runs the whole analysis (a new module can change
-what an import resolves to).
+The entry is replayed when every file is as recorded and holds the findings of every file checked,
+or when the only files that differ were not consulted and still fail the prefilter (and no rule
+read every file): the analysis never read them, and a change that cannot add a hand-off cannot
+change what it finds. Else, when only the content of files changed, :mod:`bglint.incremental`
+analyses again only the files whose findings depended on them, and the checked files the entry
+holds nothing for (:class:`Stale`). A new or removed file re-runs the whole analysis (a new module
+can change what an import resolves to).
 
 Entries are JSON (never pickle: a cache folder can come from anywhere), written atomically, so two
 runs at once each leave a complete entry. A cache that is missing, corrupt, from another version or
@@ -40,9 +43,9 @@ except ImportError:  # pragma: no cover - an interpreter built without it
 
 if TYPE_CHECKING:  # pragma: no cover
     from bglint.model import Finding
-    from bglint.report import Report
+    from bglint.report import FileError, Report
 
-FORMAT = 1
+FORMAT = 2
 DEFAULT_DIR = ".bglint_cache"
 RACY_NS = 2_000_000_000
 
@@ -122,10 +125,13 @@ def digest(data: bytes) -> str:
     return blake2b(data, digest_size=16).hexdigest()
 
 
-def entry(settings: Any, files: Sequence[Union[str, Path]], extra: Sequence[str] = ()) -> "Cache":
-    """The cache entry of a run over ``files`` with ``settings`` from the current folder."""
+def entry(settings: Any, files: Sequence[Union[str, Path]], extra: Sequence[str] = (), root: Optional[Path] = None) -> "Cache":
+    """The cache entry of a run with ``settings`` from the current folder over the project in
+    ``root`` (whichever of its files are checked: the entry keeps the findings of each file
+    checked so far), or outside a project over ``files``."""
     cwd = Path.cwd()
-    return Cache(folder(settings, cwd), run_key(settings, [os.path.abspath(f) for f in files], cwd, extra))
+    scope = [str(root)] if root is not None else [os.path.abspath(f) for f in files]
+    return Cache(folder(settings, cwd), run_key(settings, scope, cwd, extra))
 
 
 class ReadLog:
@@ -147,14 +153,15 @@ class ReadLog:
 ANY_FILE = "*"  # as bglint.project.ANY_FILE (not imported: a replay loads no analysis code)
 
 
-@dataclass
 class Deps:
     """What a run's findings depended on, by resolved path (:data:`ANY_FILE`: every file):
     ``lint``, the files each linted file's analysis read; ``index``, for each candidate, the files
-    its hand-offs and their targets were found from, and the files of those targets."""
+    its hand-offs and their targets were found from, and the files of those targets. (A plain
+    class: a dataclass costs a one-file run its creation at import.)"""
 
-    lint: Dict[str, Set[str]]
-    index: Dict[str, Tuple[Set[str], Set[str]]]
+    def __init__(self, lint: Dict[str, Set[str]], index: Dict[str, Tuple[Set[str], Set[str]]]) -> None:
+        self.lint = lint
+        self.index = index
 
     def to_json(self, by_resolved: Dict[str, str], records: Dict[str, Any]) -> Dict[str, Any]:
         """As numbers: the position of each file among the entry's records (-1: any file, also
@@ -191,15 +198,17 @@ class Deps:
         return cls(lint, index)
 
 
-@dataclass
 class Stale:
     """An entry some of whose files changed in content (``changed``: name -> the record they
-    would have now, candidate or not by the prefilter); ``started``: when they were looked at."""
+    would have now, candidate or not by the prefilter), or that holds no findings yet for some
+    files the run checks (``missing``: their names); ``started``: when the files were looked at."""
 
-    cache: "Cache"
-    data: Dict[str, Any]
-    changed: Dict[str, List[Any]]
-    started: int
+    def __init__(self, cache: "Cache", data: Dict[str, Any], changed: Dict[str, List[Any]], missing: Set[str], started: int) -> None:
+        self.cache = cache
+        self.data = data
+        self.changed = changed
+        self.missing = missing
+        self.started = started
 
 
 class Cache:
@@ -217,17 +226,15 @@ class Cache:
             return None
         return data
 
-    def replay(self, files: Iterable[Union[str, Path]], prefilter: Any, stats: Optional[Dict[str, os.stat_result]] = None) -> Optional[Dict[str, Any]]:
-        """The stored result if it still holds for ``files`` (see the module docstring), else None.
-        ``stats``: what ``os.stat`` said of some files a moment ago, by absolute path (not asked
-        again)."""
-        found = self.look(files, prefilter, stats)
-        return found if isinstance(found, dict) else None
-
-    def look(self, files: Iterable[Union[str, Path]], prefilter: Any, stats: Optional[Dict[str, os.stat_result]] = None) -> Union[None, Dict[str, Any], "Stale"]:
-        """The stored result if it still holds for ``files``; :class:`Stale` if only the content
-        of some of them changed and the entry says what depends on them (see
-        :mod:`bglint.incremental`); else None.
+    def look(
+        self, files: Iterable[Union[str, Path]], prefilter: Any, stats: Optional[Dict[str, os.stat_result]] = None, checked: Optional[Iterable[Union[str, Path]]] = None
+    ) -> Union[None, Dict[str, Any], "Stale"]:
+        """The entry if it still holds for a run over ``files`` (the project's) that checks
+        ``checked`` (default: all of them) and holds their findings (see :func:`report_of`);
+        :class:`Stale` if only the content of some files changed, or some checked files have no
+        findings in it yet, and the entry says what depends on what (see
+        :mod:`bglint.incremental`); else None. ``stats``: what ``os.stat`` said of some files a
+        moment ago, by absolute path (not asked again).
 
         Files compared by content and found as good are recorded again, with the time of this
         look: after a checkout touched every file, only the first replay reads them all."""
@@ -248,6 +255,10 @@ class Cache:
             # every file of the run was recorded, and the other records are consulted modules
             if not current <= set(records) or not set(records) - current <= consulted:
                 return None
+            names = list(records)
+            reported = {names[i] for i in data["checked"]}
+            wanted = current if checked is None else {os.path.abspath(p) for p in checked}
+            missing = wanted - reported
             verified: Dict[str, List[Any]] = {}
             changed: Dict[str, List[Any]] = {}
             for name, rec in records.items():
@@ -272,22 +283,21 @@ class Cache:
                     changed[name] = [st.st_size, st.st_mtime_ns, found, candidate]
                 else:  # the analysis never read it, and it still cannot hold a hand-off
                     verified[name] = [st.st_size, st.st_mtime_ns, found, False]
-            result = data["result"]
-            if not isinstance(result, dict):
+            if not isinstance(data["findings"], dict) or not isinstance(data["errors"], dict):
                 return None
         except Exception:  # any shape of corruption: run from scratch
             return None
-        if changed:
+        if changed or missing:
             if "lint" not in data:
                 return None
             data["files"].update(verified)
-            return Stale(self, data, changed, started)
+            return Stale(self, data, changed, missing, started)
         # the time taken before reading them: a later change to a file read here gets a later time
         if any(rec[1] < started - RACY_NS for rec in verified.values()):
             data["files"].update(verified)
             data["written_ns"] = started
             self._write(data)
-        return result
+        return data
 
     # -- writing -------------------------------------------------------------------------------
     def store(
@@ -295,15 +305,16 @@ class Cache:
         files: Iterable[Path],
         candidates: Set[str],
         consulted: Set[str],
-        result: Dict[str, Any],
+        results: "Results",
         log: Optional[ReadLog] = None,
         deps: Optional[Deps] = None,
         previous: Optional[Dict[str, List[Any]]] = None,
     ) -> bool:
-        """Record the run (``candidates`` and ``consulted`` hold resolved paths; ``log``: the files
-        as the run read them; a file it did not read is recorded as ``previous`` has it (a record
-        known to hold) or else as it is now; ``deps``: what each file's findings depended on, when
-        the run recorded it); False when the cache folder cannot be written."""
+        """Record the run (``candidates`` and ``consulted`` hold resolved paths; ``results``: the
+        findings and errors of each file checked, by absolute path; ``log``: the files as the run
+        read them; a file it did not read is recorded as ``previous`` has it (a record known to
+        hold) or else as it is now; ``deps``: what each file's findings depended on, when the run
+        recorded it); False when the cache folder cannot be written."""
         log = log if log is not None else ReadLog()
         previous = previous or {}
         names: Dict[str, str] = {}  # abspath -> resolved
@@ -328,12 +339,16 @@ class Cache:
                 log(name, st, raw)
                 known = log.files[name]
             records[name] = [*known, resolved in candidates]
+        position = {name: i for i, name in enumerate(records)}
+        kept = [(position[name], found) for name, found in results.items() if name in position]
         data: Dict[str, Any] = {
             "format": FORMAT,
             "written_ns": log.started_ns,
             "files": records,
             "consulted": sorted(by_resolved[c] for c in consulted if c in by_resolved),
-            "result": result,
+            "checked": sorted(i for i, _ in kept),
+            "findings": {str(i): [finding_to_json(f) for f in findings] for i, (findings, _) in kept if findings},
+            "errors": {str(i): [[e.message, e.internal] for e in errors] for i, (_, errors) in kept if errors},
         }
         if deps is not None:
             data.update(deps.to_json(by_resolved, records))
@@ -403,24 +418,58 @@ def finding_from_json(d: Dict[str, Any]) -> Finding:
     )
 
 
-def report_to_json(report: "Report") -> Dict[str, Any]:
-    """What an entry keeps of a report: findings, errors and the number of files checked."""
-    return {
-        "findings": [finding_to_json(f) for f in report.findings],
-        "errors": [[e.path, e.message, e.internal] for e in report.errors],
-        "files_checked": report.files_checked,
-    }
+# The findings and errors of each file checked, by absolute path.
+Results = Dict[str, Tuple[List["Finding"], List["FileError"]]]
 
 
-def report_from_json(data: Dict[str, Any]) -> Optional["Report"]:
-    """:func:`report_to_json`'s report (without texts); None if the entry is corrupt."""
-    from bglint.report import FileError, Report
+def results_of(report: "Report", files: Iterable[Path]) -> Results:
+    """``report``'s findings and errors by checked file (each of ``files`` gets its own, empty
+    when it has none)."""
+    from bglint import discovery
 
-    try:
-        return Report(
-            findings=[finding_from_json(f) for f in data["findings"]],
-            errors=[FileError(str(p), str(m), bool(i)) for p, m, i in data["errors"]],
-            files_checked=int(data["files_checked"]),
-        )
-    except Exception:
-        return None
+    out: Results = {os.path.abspath(p): ([], []) for p in files}
+    shown = {f.path for f in report.findings} | {e.path for e in report.errors}
+    bases = {os.path.basename(d) for d in shown}
+    # a file's findings carry its display path: only files with such a name can have any
+    by_display = {discovery.display(p): os.path.abspath(p) for p in files if p.name in bases}
+    for f in report.findings:
+        out[by_display[f.path]][0].append(f)
+    for e in report.errors:
+        out[by_display[e.path]][1].append(e)
+    return out
+
+
+def results_from_json(data: Dict[str, Any]) -> Results:
+    """The findings and errors of every file the entry ``data`` holds them for; raises on a
+    corrupt entry."""
+    from bglint.report import FileError
+
+    names = list(data["files"])
+    out: Results = {}
+    for i in data["checked"]:
+        key = str(i)
+        findings = [finding_from_json(f) for f in data["findings"].get(key, ())]
+        errors = [FileError("", str(m), bool(internal)) for m, internal in data["errors"].get(key, ())]  # named by report_of
+        out[names[i]] = (findings, errors)
+    return out
+
+
+def report_of(results: Results, files: Sequence[Path]) -> "Report":
+    """The report of a run that checked ``files``, from their results (each finding and error
+    named by the file's display path as this run names it)."""
+    from dataclasses import replace
+
+    from bglint import discovery
+    from bglint.report import Report
+
+    report = Report()
+    for path in files:
+        findings, errors = results[os.path.abspath(path)]
+        if findings or errors:
+            shown = discovery.display(path)
+            report.findings.extend(f if f.path == shown else replace(f, path=shown) for f in findings)
+            report.errors.extend(replace(e, path=shown) for e in errors)
+    report.findings.sort(key=lambda f: f.sort_key())  # (bglint.model is imported only with findings)
+    report.errors.sort(key=lambda e: e.path)  # as the engine lists them
+    report.files_checked = len(files) - len({e.path for e in report.errors})
+    return report

@@ -317,10 +317,10 @@ def _replay(settings: Settings, files: List[Path], root: Optional[Path]) -> Tupl
 
     stats: Dict[str, os.stat_result] = {}
     context = context_names(files, settings, root, stats) if files else []
-    store = cache_mod.entry(settings, files)
-    found = store.look([*files, *context], PREFILTER, stats)
+    store = cache_mod.entry(settings, files, root=root)
+    found = store.look([*files, *context], PREFILTER, stats, checked=files)
     if isinstance(found, dict):
-        return _report_from_cache(found), context, store, None
+        return _report_from_cache(found, files), context, store, None
     return None, context, store, found
 
 
@@ -395,24 +395,27 @@ def _run_project(
             files, fix=fix or diff, unsafe=unsafe, write=fix and not diff, context=context, project=project, prefiltered=(linted, others, errors)
         )
     else:  # nothing can hold a hand-off: no parser needed
+        errors.sort(key=lambda e: e.path)  # by file, as the engine and a cached run list them
         report = Report(errors=errors, files_checked=len(files) - len({e.path for e in errors}))
     if store is not None and not any(e.internal for e in report.errors):
-        from bglint.cache import Deps, report_to_json
+        from bglint.cache import Deps, results_of
 
-        store.store(list(files) + context, report.candidates, report.consulted, report_to_json(report), log, Deps(report.lint_deps, report.index))
+        store.store(list(files) + context, report.candidates, report.consulted, results_of(report, files), log, Deps(report.lint_deps, report.index))
     return report
 
 
-def _report_from_cache(data: dict) -> Optional["Report"]:
+def _report_from_cache(data: dict, files: Sequence[Path]) -> Optional["Report"]:
+    """The report of ``files`` from the cache entry ``data``; None if it is corrupt, or a file
+    with findings is gone since."""
     from bglint import sources
-    from bglint.cache import report_from_json
+    from bglint.cache import report_of, results_from_json
 
-    report = report_from_json(data)
     try:
-        for f in report.findings if report is not None else ():
+        report = report_of(results_from_json(data), files)
+        for f in report.findings:
             if f.path not in report.texts:
                 report.texts[f.path] = sources.read(f.path).text
-    except Exception:  # a file gone since: run from scratch
+    except Exception:
         return None
     return report
 

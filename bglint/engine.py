@@ -204,6 +204,7 @@ class Engine:
         report.candidates = {str(p.resolve()) for p in linted + others}
         report.consulted = {str(p) for p in project.parsed}
         report.findings.sort(key=Finding.sort_key)
+        report.errors.sort(key=lambda e: e.path)  # by file, as a cached run lists them
         return report
 
     def _fix_file(self, run: _Run, path: Path, unsafe: bool, write: bool, report: Report) -> _Run:

@@ -190,7 +190,7 @@ def _project_findings(state: _ProjectState, stats: Dict[str, os.stat_result]) ->
     hit = store.look(files, PREFILTER, stats)
     if isinstance(hit, dict):
         try:
-            found = [cache_mod.finding_from_json(data) for data in hit["findings"]]
+            found = cache_mod.report_of(cache_mod.results_from_json(hit), files).findings
         except Exception:  # a corrupt entry: lint again
             found = None
     elif hit is not None:  # some files changed: only what they affect is linted again
@@ -206,7 +206,7 @@ def _project_findings(state: _ProjectState, stats: Dict[str, os.stat_result]) ->
         if any(e.internal for e in report.errors):
             return None  # each file is linted on its own, and the crash reported for its file
         found = report.findings
-        store.store(files, report.candidates, report.consulted, cache_mod.report_to_json(report), log, cache_mod.Deps(report.lint_deps, report.index))
+        store.store(files, report.candidates, report.consulted, cache_mod.results_of(report, files), log, cache_mod.Deps(report.lint_deps, report.index))
     by_file: Dict[str, List[Finding]] = {os.path.abspath(f): [] for f in files}
     for finding in found:
         by_file.setdefault(os.path.abspath(finding.path), []).append(finding)

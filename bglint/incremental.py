@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Set, Tuple
 
 from bglint import discovery
-from bglint.cache import ANY_FILE, Deps, ReadLog, Stale, report_from_json, report_to_json
+from bglint.cache import ANY_FILE, Deps, ReadLog, Stale, report_of, results_from_json, results_of
 from bglint.sources import SourceError, read
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -33,22 +33,20 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def rerun(settings: "Settings", files: Sequence[Path], context: Sequence[Path], stale: Stale, log: ReadLog, use_noqa: bool = True) -> Optional["Report"]:
     """The report of a full run over ``files`` (``context``: the project's other files), made by
-    re-linting only what ``stale``'s changes can affect, and stored in its entry. None when the
-    entry cannot say (the caller runs in full). ``use_noqa``: as the entry's engine had it."""
-    from bglint.model import Finding
-
+    re-linting only what ``stale``'s changes can affect (and the files the entry holds no findings
+    for), and stored in its entry. None when the entry cannot say (the caller runs in full).
+    ``use_noqa``: as the entry's engine had it."""
     data = stale.data
     try:
         deps = Deps.from_json(data)
         records: Dict[str, List] = {name: list(rec) for name, rec in data["files"].items()}
         resolved_of = dict(zip(records, Deps.resolved(data)))
         consulted = {resolved_of.get(name, name) for name in data["consulted"]}
-        old = report_from_json(data["result"])
+        results = results_from_json(data)
         records.update(stale.changed)
         changed = {resolved_of[name] for name in stale.changed}
+        missing = {resolved_of[name] for name in stale.missing}
     except Exception:  # any shape of corruption: run in full
-        return None
-    if old is None:
         return None
     candidate = {resolved_of[name] for name, rec in records.items() if rec[3]}
 
@@ -58,12 +56,12 @@ def rerun(settings: "Settings", files: Sequence[Path], context: Sequence[Path], 
     # candidates whose hand-offs (or their targets) may differ now, and the files to lint again
     # whatever those hand-offs turn out to be
     stale_index = {g for g in set(deps.index) | candidate if g not in deps.index or g in changed or touched(deps.index[g][0])}
-    redo = {f for f, read in deps.lint.items() if touched(read)} | (changed & candidate)
+    redo = {f for f, read in deps.lint.items() if touched(read)} | (changed & candidate) | missing
     for g in stale_index & set(deps.index):
         redo |= deps.index[g][1]  # the files they handed work to
     lint = {f: read for f, read in deps.lint.items() if f not in redo}
     index = {g: entry for g, entry in deps.index.items() if g not in stale_index}
-    report = old
+    texts: Dict[str, str] = {}
     if stale_index or redo:
         from bglint.engine import Engine
 
@@ -72,23 +70,25 @@ def rerun(settings: "Settings", files: Sequence[Path], context: Sequence[Path], 
         done = _lint_again(Engine(settings, use_noqa=use_noqa), files, context, stale_index, redo, candidate, key, deps, log)
         if done is None:
             return None  # an internal error: a full run reports it
-        report, shown = done
-        report.findings = sorted([f for f in old.findings if f.path not in shown] + report.findings, key=Finding.sort_key)
-        report.errors = [e for e in old.errors if e.path not in shown] + report.errors
+        again, report = done
+        # a file the change may affect loses its findings (a later run that checks it lints it)
+        results = {name: found for name, found in results.items() if resolved_of.get(name, name) not in redo}
+        results.update(results_of(report, again))
         lint.update(report.lint_deps)
         index.update(report.index)
         consulted |= report.consulted
-    report.files_checked = len(files) - len({e.path for e in report.errors})
+        texts = report.texts
+    merged = report_of(results, files)
     try:
-        for f in report.findings:
-            if f.path not in report.texts:
-                report.texts[f.path] = read(f.path, log).text
+        for f in merged.findings:
+            if f.path not in merged.texts:
+                merged.texts[f.path] = texts[f.path] if f.path in texts else read(f.path, log).text
     except SourceError:  # a file gone since: run in full
         return None
-    report.candidates, report.consulted, report.lint_deps, report.index = candidate, consulted, lint, index
+    merged.candidates, merged.consulted, merged.lint_deps, merged.index = candidate, consulted, lint, index
     log.started_ns = min(log.started_ns, stale.started)
-    stale.cache.store(list(files) + list(context), candidate, consulted, report_to_json(report), log, Deps(lint, index), records)
-    return report
+    stale.cache.store(list(files) + list(context), candidate, consulted, results, log, Deps(lint, index), records)
+    return merged
 
 
 def _lint_again(
@@ -101,12 +101,13 @@ def _lint_again(
     key: Dict[Path, str],
     deps: Deps,
     log: ReadLog,
-) -> Optional[Tuple["Report", Set[str]]]:
+) -> Optional[Tuple[List[Path], "Report"]]:
     """Lint again the files of ``redo``, and those the new hand-offs of ``stale_index`` reach,
-    with a task index from the candidates that can hand work to them. Returns the report (its
-    ``lint_deps`` and ``index`` say what was done) and the display paths of the files linted again
-    (or found no longer to need it: they have no findings now); None after an internal error."""
+    with a task index from the candidates that can hand work to them. Returns the files of the run
+    linted again (or found no longer to need it: they have no findings now) and the report (its
+    ``lint_deps`` and ``index`` say what was done); None after an internal error."""
     from bglint.engine import _Run
+    from bglint.report import FileError
 
     ordered = [p for p in [*files, *context] if key[p] in candidate]  # the full run's candidate order
     project = engine.new_project()
@@ -126,11 +127,22 @@ def _lint_again(
     holding = stale_index | {key[p] for p in again}
     for p in again:
         holding |= holders.get(key[p], set())
-    subset = [p for p in ordered if key[p] in holding]
+    # as the full run: a file that cannot be read is no candidate, and an error when it is checked
+    errors: List[FileError] = []
+    unreadable: Set[Path] = set()
+    checking = set(again)
+    for p in [*again, *(p for p in ordered if key[p] in holding and p not in checking)]:
+        try:
+            project.source(p)
+        except SourceError as err:
+            unreadable.add(p)
+            if p in checking:
+                errors.append(FileError(discovery.display(p), str(err)))
+    subset = [p for p in ordered if key[p] in holding and p not in unreadable]
     mine = {key[p] for p in files}
     linted = [p for p in subset if key[p] in mine]
     others = [p for p in subset if key[p] not in mine]
-    report = engine.check(again, context=[], project=project, prefiltered=(linted, others, []))
+    report = engine.check(again, context=[], project=project, prefiltered=(linted, others, errors))
     if any(e.internal for e in report.errors):
         return None
-    return report, {discovery.display(p) for p in again}
+    return again, report

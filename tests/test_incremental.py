@@ -117,10 +117,11 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def _check(*args: str, select: str = "ALL") -> Tuple[int, str]:
-    result = runner().invoke(main, ["check", "--select", select, "--output-format", "json", *args, "."])
-    assert result.exit_code in (0, 1), result.output + str(result.exception)
-    return result.exit_code, result.stdout
+def _check(*args: str, select: str = "ALL", paths: Tuple[str, ...] = (".",)) -> Tuple[int, str]:
+    result = runner().invoke(main, ["check", "--select", select, "--output-format", "json", *args, *paths])
+    # 2: only files that cannot be analysed (an edit can leave a syntax error); never bglint's fault
+    assert result.exit_code in (0, 1, 2) and "internal error" not in result.stderr, result.output + str(result.exception)
+    return result.exit_code, result.stdout + result.stderr
 
 
 def _write(path: Path, text: str) -> None:
@@ -146,9 +147,13 @@ def linted(monkeypatch: pytest.MonkeyPatch) -> List[str]:
     return seen
 
 
+SUBSETS: List[Tuple[str, ...]] = [(".",), ("app/api.py",), ("app/tasks.py", "app/jobs.py"), ("app/util.py",), ("app",)]
+
+
 @pytest.mark.parametrize("seed", range(5))
 @pytest.mark.parametrize("select", ["ALL", "BG1,BG201,BG3,BG4,BG5"])  # BG202's fix reads every file
 def test_after_each_edit_the_cached_run_reports_what_a_fresh_run_does(project: Path, seed: int, select: str) -> None:
+    """Each run checks the whole project or some of its files (one entry serves them all)."""
     rng = random.Random(seed)
     _check(select=select)
     texts = {name: (project / name).read_text() for name in FILES}
@@ -160,7 +165,8 @@ def test_after_each_edit_the_cached_run_reports_what_a_fresh_run_does(project: P
                 continue
         texts[name] = texts[name].replace(old, new, 1)
         _write(project / name, texts[name])
-        assert _check(select=select) == _check("--no-cache", select=select), (name, old, new)
+        paths = rng.choice(SUBSETS)
+        assert _check(select=select, paths=paths) == _check("--no-cache", select=select, paths=paths), (name, old, new, paths)
 
 
 def test_a_change_in_a_helper_lints_again_only_the_tasks_that_call_it(project: Path, linted: List[str]) -> None:
@@ -276,3 +282,46 @@ def test_the_flake8_plugin_lints_again_only_what_a_change_affects(project: Path,
         shutil.rmtree(project / ".bglint_cache")
         assert cached == _plugin_findings(project, monkeypatch), (name, old, new)
     assert reruns and all(reruns)
+
+
+def test_a_run_over_some_files_of_the_project_answers_from_its_entry(project: Path, linted: List[str]) -> None:
+    _check()
+    assert sorted(linted) == ["api.py", "jobs.py", "tasks.py"]
+    # pre-commit hands in the files of each commit: one entry per project serves them all
+    for paths in [("app/tasks.py",), ("app/util.py", "app/jobs.py"), ("app",), (".",)]:
+        linted.clear()
+        cached = _check(paths=paths)
+        assert linted == []
+        assert cached == _check("--no-cache", paths=paths)
+
+
+def test_files_first_checked_later_are_linted_then(project: Path, linted: List[str]) -> None:
+    _check(paths=("app/api.py",))
+    assert linted == ["api.py"]
+    linted.clear()
+    cached = _check()
+    assert sorted(linted) == ["jobs.py", "tasks.py"]  # api.py's findings are in the entry
+    assert cached == _check("--no-cache")
+
+
+def test_a_change_that_affects_a_file_not_checked_drops_its_findings(project: Path, linted: List[str]) -> None:
+    _check()
+    _write(project / "app/helpers.py", FILES["app/helpers.py"].replace("requests.get(name, timeout=5)", "print(name)"))
+    linted.clear()
+    assert _check(paths=("app/api.py",)) == _check("--no-cache", paths=("app/api.py",))
+    linted.clear()
+    cached = _check()
+    assert "tasks.py" in linted and "api.py" not in linted
+    assert cached == _check("--no-cache")
+
+
+def test_findings_are_named_as_this_run_names_the_files(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outside the working folder a file is shown as typed: the entry is the same either way."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    typed = [str(project / "app"), os.path.relpath(project / "app", elsewhere)]
+    for paths in (typed[:1], typed[1:], typed[:1]):
+        code, out = _check(paths=tuple(paths))
+        assert (code, out) == _check("--no-cache", paths=tuple(paths))
+        assert {f["path"].rsplit("/", 1)[0] for f in json.loads(out)} == {paths[0]}
