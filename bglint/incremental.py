@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Set, Tuple
 
 from bglint import discovery
 from bglint.cache import ANY_FILE, Deps, ReadLog, Stale, report_of, results_from_json, results_of
+from bglint.report import FileError
 from bglint.sources import SourceError, read
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,8 +60,22 @@ def rerun(settings: "Settings", files: Sequence[Path], context: Sequence[Path], 
     redo = {f for f, read in deps.lint.items() if touched(read)} | (changed & candidate) | missing
     for g in stale_index & set(deps.index):
         redo |= deps.index[g][1]  # the files they handed work to
-    lint = {f: read for f, read in deps.lint.items() if f not in redo}
+    if not stale_index:
+        # a file checked for the first time that holds no hand-off and receives none: no findings,
+        # unless it cannot be read (no parser needed)
+        reached = {f for _, targets in deps.index.values() for f in targets}
+        for path in files:
+            name = os.path.abspath(path)
+            f = resolved_of.get(name, name)
+            if f in missing and f not in candidate and f not in reached and f not in redo - missing:
+                try:
+                    read(path, log)
+                    results[name] = ([], [])
+                except SourceError as err:
+                    results[name] = ([], [FileError("", str(err))])
+                redo.discard(f)
     index = {g: entry for g, entry in deps.index.items() if g not in stale_index}
+    lint = deps.lint
     texts: Dict[str, str] = {}
     if stale_index or redo:
         from bglint.engine import Engine
@@ -70,10 +85,11 @@ def rerun(settings: "Settings", files: Sequence[Path], context: Sequence[Path], 
         done = _lint_again(Engine(settings, use_noqa=use_noqa), files, context, stale_index, redo, candidate, key, deps, log)
         if done is None:
             return None  # an internal error: a full run reports it
-        again, report = done
+        again, report, redo = done
         # a file the change may affect loses its findings (a later run that checks it lints it)
         results = {name: found for name, found in results.items() if resolved_of.get(name, name) not in redo}
         results.update(results_of(report, again))
+        lint = {f: read for f, read in deps.lint.items() if f not in redo}
         lint.update(report.lint_deps)
         index.update(report.index)
         consulted |= report.consulted
@@ -101,13 +117,13 @@ def _lint_again(
     key: Dict[Path, str],
     deps: Deps,
     log: ReadLog,
-) -> Optional[Tuple[List[Path], "Report"]]:
+) -> Optional[Tuple[List[Path], "Report", Set[str]]]:
     """Lint again the files of ``redo``, and those the new hand-offs of ``stale_index`` reach,
     with a task index from the candidates that can hand work to them. Returns the files of the run
-    linted again (or found no longer to need it: they have no findings now) and the report (its
-    ``lint_deps`` and ``index`` say what was done); None after an internal error."""
+    linted again (or found no longer to need it: they have no findings now), the report (its
+    ``lint_deps`` and ``index`` say what was done) and every file whose findings may have changed
+    (checked by this run or not); None after an internal error."""
     from bglint.engine import _Run
-    from bglint.report import FileError
 
     ordered = [p for p in [*files, *context] if key[p] in candidate]  # the full run's candidate order
     project = engine.new_project()
@@ -145,4 +161,4 @@ def _lint_again(
     report = engine.check(again, context=[], project=project, prefiltered=(linted, others, errors))
     if any(e.internal for e in report.errors):
         return None
-    return again, report
+    return again, report, redo

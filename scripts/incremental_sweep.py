@@ -6,8 +6,9 @@ Each DIR is copied to a temporary folder (the original is never touched) and che
 ``bglint check --select ALL`` to fill the cache. Then, ``--edits`` times, one file is edited (half
 of the time a file that can hold a hand-off): a comment appended, a line deleted or doubled, a
 def renamed, a hand-off added. The cached run (which re-analyses only what the change can affect)
-and a ``--no-cache`` run must print the same JSON and exit alike; then the file is put back and the
-cached run must print the first run's output again. Prints the time of each cached run beside the
+and a ``--no-cache`` run must print the same JSON and exit alike (with ``--with-file``, also when
+they check the edited file alone, as pre-commit does); then the file is put back and the cached run
+must print the first run's output again. Prints the time of each cached run beside the
 full run's, and every difference; exits 1 on any.
 """
 
@@ -32,10 +33,10 @@ from bglint.report import PREFILTER  # noqa: E402
 HANDOFF = "\n\nasync def _probe_endpoint(background_tasks):\n    background_tasks.add_task(_probe_task)\n\n\nasync def _probe_task():\n    import time\n    time.sleep(1)\n"
 
 
-def run(folder: Path, *extra: str) -> Tuple[int, str, float]:
+def run(folder: Path, *extra: str, paths: Tuple[str, ...] = (".",)) -> Tuple[int, str, float]:
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "bglint", "check", "--select", "ALL", "--output-format", "json", *extra, "."], cwd=folder, capture_output=True, text=True)
-    return done.returncode, done.stdout, time.perf_counter() - started
+    done = subprocess.run([sys.executable, "-m", "bglint", "check", "--select", "ALL", "--output-format", "json", *extra, *paths], cwd=folder, capture_output=True, text=True)
+    return done.returncode, done.stdout + done.stderr, time.perf_counter() - started
 
 
 def edit(text: str, rng: random.Random) -> Tuple[str, str]:
@@ -57,7 +58,7 @@ def edit(text: str, rng: random.Random) -> Tuple[str, str]:
     return "hand-off", text + HANDOFF
 
 
-def sweep(source: Path, edits: int, rng: random.Random) -> Tuple[int, List[float], List[float]]:
+def sweep(source: Path, edits: int, rng: random.Random, with_file: bool) -> Tuple[int, List[float], List[float]]:
     problems = 0
     quick: List[float] = []
     full: List[float] = []
@@ -82,6 +83,11 @@ def sweep(source: Path, edits: int, rng: random.Random) -> Tuple[int, List[float
             if got[:2] != want[:2]:
                 problems += 1
                 print(f"  DIFFERENT after {what} in {name}: exit {got[0]} vs {want[0]}")
+            if with_file:  # as pre-commit runs it: only the edited file (the project's entry answers)
+                one = run(folder, paths=(str(name),))
+                if one[:2] != run(folder, "--no-cache", paths=(str(name),))[:2]:
+                    problems += 1
+                    print(f"  DIFFERENT checking only {name} after {what}")
             path.write_bytes(original)
             back = run(folder)
             quick.append(back[2])
@@ -97,11 +103,12 @@ def main() -> int:
     parser.add_argument("dirs", nargs="+", type=Path)
     parser.add_argument("--edits", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--with-file", action="store_true", help="after each edit, also check the edited file alone (cached and not)")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     problems = 0
     for d in args.dirs:
-        found, quick, full = sweep(d, args.edits, rng)
+        found, quick, full = sweep(d, args.edits, rng, args.with_file)
         problems += found
         if quick:
             print(f"{d.name}: cached runs median {statistics.median(quick):.2f} s, max {max(quick):.2f} s; full runs median {statistics.median(full):.2f} s; {found} differences")

@@ -325,3 +325,34 @@ def test_findings_are_named_as_this_run_names_the_files(project: Path, tmp_path:
         code, out = _check(paths=tuple(paths))
         assert (code, out) == _check("--no-cache", paths=tuple(paths))
         assert {f["path"].rsplit("/", 1)[0] for f in json.loads(out)} == {paths[0]}
+
+
+def test_a_new_hand_off_into_a_file_not_checked_drops_its_findings(project: Path) -> None:
+    _check(select="BG201")
+    _write(
+        project / "app/util.py",
+        "from fastapi import BackgroundTasks\n\nfrom app.jobs import cleanup\n\n\nasync def ep(tasks: BackgroundTasks):\n    tasks.add_task(cleanup)\n",
+    )
+    _check(select="BG201", paths=("app/util.py",))  # jobs.py is not checked: its findings are out of date
+    cached = _check(select="BG201", paths=("app/jobs.py",))
+    assert "cleanup" in cached[1]
+    assert cached == _check("--no-cache", select="BG201", paths=("app/jobs.py",))
+
+
+def test_a_file_first_checked_that_can_have_no_finding_needs_no_parser(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pre-commit on a file without a hand-off that no hand-off reaches, after a run over others."""
+    import bglint.engine
+
+    _check(paths=("app/api.py",))
+    (project / "app/bad.py").write_bytes(b"x = '\xff'\n")  # not UTF-8: an error, not a finding
+    _check(paths=("app/api.py",))  # a new file: the project is analysed again
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the engine ran")
+
+    with monkeypatch.context() as m:
+        m.setattr(bglint.engine.Engine, "check", refuse)
+        util = _check(paths=("app/util.py",))
+        bad = _check(paths=("app/bad.py",))
+    assert util == _check("--no-cache", paths=("app/util.py",)) and util[0] == 0
+    assert bad == _check("--no-cache", paths=("app/bad.py",)) and bad[0] == 2
