@@ -305,7 +305,7 @@ class Cache:
         files: Iterable[Path],
         candidates: Set[str],
         consulted: Set[str],
-        results: "Results",
+        results: Optional["Results"],
         log: Optional[ReadLog] = None,
         deps: Optional[Deps] = None,
         previous: Optional[Dict[str, List[Any]]] = None,
@@ -314,7 +314,9 @@ class Cache:
         findings and errors of each file checked, by absolute path; ``log``: the files as the run
         read them; a file it did not read is recorded as ``previous`` has it (a record known to
         hold) or else as it is now; ``deps``: what each file's findings depended on, when the run
-        recorded it); False when the cache folder cannot be written."""
+        recorded it); False when the cache folder cannot be written or ``results`` is None."""
+        if results is None:
+            return False
         log = log if log is not None else ReadLog()
         previous = previous or {}
         names: Dict[str, str] = {}  # abspath -> resolved
@@ -422,16 +424,19 @@ def finding_from_json(d: Dict[str, Any]) -> Finding:
 Results = Dict[str, Tuple[List["Finding"], List["FileError"]]]
 
 
-def results_of(report: "Report", files: Iterable[Path]) -> Results:
+def results_of(report: "Report", files: Sequence[Path]) -> Optional[Results]:
     """``report``'s findings and errors by checked file (each of ``files`` gets its own, empty
-    when it has none)."""
+    when it has none); None if one cannot be told apart (then nothing is stored)."""
     from bglint import discovery
 
     out: Results = {os.path.abspath(p): ([], []) for p in files}
     shown = {f.path for f in report.findings} | {e.path for e in report.errors}
     bases = {os.path.basename(d) for d in shown}
-    # a file's findings carry its display path: only files with such a name can have any
-    by_display = {discovery.display(p): os.path.abspath(p) for p in files if p.name in bases}
+    # a file's findings carry its display path (where a symlink leads): only files with such a
+    # name, and symlinks, can have any
+    by_display = {discovery.display(p): os.path.abspath(p) for p in files if p.name in bases or os.path.islink(p)}
+    if not shown <= set(by_display):
+        return None
     for f in report.findings:
         out[by_display[f.path]][0].append(f)
     for e in report.errors:

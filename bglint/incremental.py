@@ -87,8 +87,11 @@ def rerun(settings: "Settings", files: Sequence[Path], context: Sequence[Path], 
             return None  # an internal error: a full run reports it
         again, report, redo = done
         # a file the change may affect loses its findings (a later run that checks it lints it)
+        found_again = results_of(report, again)
+        if found_again is None:
+            return None  # findings that cannot be told apart by file: a full run reports them
         results = {name: found for name, found in results.items() if resolved_of.get(name, name) not in redo}
-        results.update(results_of(report, again))
+        results.update(found_again)
         lint = {f: read for f, read in deps.lint.items() if f not in redo}
         lint.update(report.lint_deps)
         index.update(report.index)

@@ -356,3 +356,12 @@ def test_a_file_first_checked_that_can_have_no_finding_needs_no_parser(project: 
         bad = _check(paths=("app/bad.py",))
     assert util == _check("--no-cache", paths=("app/util.py",)) and util[0] == 0
     assert bad == _check("--no-cache", paths=("app/bad.py",)) and bad[0] == 2
+
+
+def test_a_symlink_to_a_task_module_is_replayed_as_a_fresh_run_shows_it(project: Path) -> None:
+    """Findings in a symlink are shown where it leads: the entry still files them by the link."""
+    (project / "alias.py").symlink_to(project / "app" / "jobs.py")
+    for paths in [("alias.py",), (".",), ("alias.py",), ("app/jobs.py",), ("alias.py", "app/api.py")]:
+        cached = _check(paths=paths)
+        assert cached == _check("--no-cache", paths=paths), paths
+        assert "app/jobs.py" in cached[1]
