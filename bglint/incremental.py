@@ -10,7 +10,9 @@ removed: those make another run key or fail the look), a file's findings can cha
 - a hand-off into it may have changed: some candidate whose index read a changed file held a
   hand-off into it before, or holds one now.
 
-Those files are linted again, with a task index built only from the candidates that can hand work
+Those files are linted again if the run checks them (else the entry forgets their findings), and
+so are the checked files the entry holds no findings for yet (it serves every run over the project,
+whichever files each checks), with a task index built only from the candidates that can hand work
 to them (their recorded hand-off holders, and every candidate whose index is stale), in the order of
 the full run; every other file's findings are the entry's. The result is the one a full run gives.
 """
