@@ -30,7 +30,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
@@ -48,14 +48,6 @@ if TYPE_CHECKING:  # pragma: no cover
 FORMAT = 2
 DEFAULT_DIR = ".bglint_cache"
 RACY_NS = 2_000_000_000
-
-
-@dataclass
-class FileRecord:
-    size: int
-    mtime_ns: int
-    digest: str
-    candidate: bool
 
 
 def folder(settings: Any, cwd: Path) -> Path:
@@ -244,7 +236,8 @@ class Cache:
         if data is None:
             return None
         try:
-            records = {p: FileRecord(*r) for p, r in data["files"].items()}
+            # each record: [size, mtime_ns, digest, candidate] (see store)
+            records: Dict[str, Tuple[int, int, str, bool]] = {p: tuple(r) for p, r in data["files"].items()}
             consulted = set(data["consulted"])
             any_file = bool(data.get("any_file"))  # a rule read every file: any change matters
             # a file modified just before the entry was written may change again within the
@@ -261,25 +254,25 @@ class Cache:
             missing = wanted - reported
             verified: Dict[str, List[Any]] = {}
             changed: Dict[str, List[Any]] = {}
-            for name, rec in records.items():
+            for name, (size, mtime_ns, old_digest, was_candidate) in records.items():
                 st = known.get(name)
                 if st is None:
                     try:
                         st = os.stat(name)
                     except OSError:
                         return None
-                if st.st_size == rec.size and st.st_mtime_ns == rec.mtime_ns and rec.mtime_ns < racy_after:
+                if st.st_size == size and st.st_mtime_ns == mtime_ns and mtime_ns < racy_after:
                     continue
                 try:
                     raw = Path(name).read_bytes()
                 except OSError:
                     return None
                 found = digest(raw)
-                if found == rec.digest:
-                    verified[name] = [st.st_size, st.st_mtime_ns, found, rec.candidate]
+                if found == old_digest:
+                    verified[name] = [st.st_size, st.st_mtime_ns, found, was_candidate]
                     continue
                 candidate = bool(prefilter.search(raw.decode("utf-8", "replace")))
-                if any_file or name in consulted or rec.candidate or candidate:
+                if any_file or name in consulted or was_candidate or candidate:
                     changed[name] = [st.st_size, st.st_mtime_ns, found, candidate]
                 else:  # the analysis never read it, and it still cannot hold a hand-off
                     verified[name] = [st.st_size, st.st_mtime_ns, found, False]
