@@ -295,7 +295,7 @@ class Cache:
     # -- writing -------------------------------------------------------------------------------
     def store(
         self,
-        files: Iterable[Path],
+        files: Iterable[Union[str, Path]],
         candidates: Set[str],
         consulted: Set[str],
         results: Optional["Results"],
@@ -312,9 +312,12 @@ class Cache:
             return False
         log = log if log is not None else ReadLog()
         previous = previous or {}
+        from bglint.report import real_file
+
         names: Dict[str, str] = {}  # abspath -> resolved
+        folders: Dict[str, str] = {}
         for path in files:
-            names[os.path.abspath(path)] = str(Path(path).resolve())
+            names[os.path.abspath(path)] = real_file(path, folders)
         by_resolved = {r: a for a, r in names.items()}
         for extra in consulted:
             if extra not in by_resolved:  # a module outside the run (excluded, another root)
@@ -420,14 +423,22 @@ Results = Dict[str, Tuple[List["Finding"], List["FileError"]]]
 def results_of(report: "Report", files: Sequence[Path]) -> Optional[Results]:
     """``report``'s findings and errors by checked file (each of ``files`` gets its own, empty
     when it has none); None if one cannot be told apart (then nothing is stored)."""
-    from bglint import discovery
+    from bglint.report import real_file
 
     out: Results = {os.path.abspath(p): ([], []) for p in files}
     shown = {f.path for f in report.findings} | {e.path for e in report.errors}
     bases = {os.path.basename(d) for d in shown}
+    cwd = str(Path.cwd().resolve())
+    below = cwd if cwd.endswith(os.sep) else cwd + os.sep
+    folders: Dict[str, str] = {}
+
+    def display(path: Path) -> str:  # discovery.display, resolving with report.real_file
+        real = real_file(path, folders)
+        return Path(real[len(below) :]).as_posix() if real.startswith(below) else path.as_posix()
+
     # a file's findings carry its display path (where a symlink leads): only files with such a
     # name, and symlinks, can have any
-    by_display = {discovery.display(p): os.path.abspath(p) for p in files if p.name in bases or os.path.islink(p)}
+    by_display = {display(p): os.path.abspath(p) for p in files if p.name in bases or os.path.islink(p)}
     if not shown <= set(by_display):
         return None
     for f in report.findings:

@@ -400,7 +400,8 @@ def _run_project(
     if store is not None and not any(e.internal for e in report.errors):
         from bglint.cache import Deps, results_of
 
-        store.store(list(files) + context, report.candidates, report.consulted, results_of(report, files), log, Deps(report.lint_deps, report.index))
+        # the other files as the listing named them: a Path of each would be made a string again
+        store.store([*files, *names], report.candidates, report.consulted, results_of(report, files), log, Deps(report.lint_deps, report.index))
     return report
 
 

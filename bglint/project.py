@@ -11,7 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, FrozenSet, Hashable, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, TypeVar, Union
+from typing import Any, Callable, Dict, Hashable, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, TypeVar, Union
 
 import libcst as cst
 
@@ -73,7 +73,7 @@ class Project:
         self.read_log: Optional[Callable[[Union[str, Path], os.stat_result, bytes], None]] = None
         # dependency recording (see :meth:`record`): the files read by each open piece of analysis
         self._frames: Optional[List[Set[str]]] = None
-        self._memo_deps: Dict[Tuple[int, Hashable], FrozenSet[str]] = {}
+        self._memo_deps: Dict[Tuple[int, Hashable], Set[str]] = {}
 
     # -- dependencies ----------------------------------------------------------------------
     def record(self) -> None:
@@ -128,7 +128,7 @@ class Project:
             if frames:
                 frames[-1] |= deps
         store[key] = value
-        self._memo_deps[(id(store), key)] = frozenset(deps)
+        self._memo_deps[(id(store), key)] = deps  # popped: nothing adds to it any more
         return value
 
     # -- files ---------------------------------------------------------------------------

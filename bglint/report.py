@@ -180,6 +180,21 @@ def is_package(folder: Path) -> bool:
     return (folder / "__init__.py").is_file()
 
 
+def real_file(path: "os.PathLike[str] | str", memo: Dict[str, str]) -> str:
+    """``str(Path(path).resolve())``, with :func:`real_folder` for its folder (``memo``) and one
+    ``lstat`` for the file itself: the cache names thousands of files at the end of a run."""
+    text = os.fspath(path)
+    if ".." in text and ".." in Path(text).parts:  # resolved as the path says (a symlink before the `..`)
+        return str(Path(text).resolve())
+    name = os.path.abspath(text)
+    folder, base = os.path.split(name)
+    try:
+        link = stat.S_ISLNK(os.lstat(name).st_mode)
+    except OSError:
+        link = True  # resolve says what it is
+    return str(Path(name).resolve()) if link else os.path.join(real_folder(folder, memo), base)
+
+
 def real_folder(folder: str, memo: Dict[str, str]) -> str:
     """``os.path.realpath`` of an absolute, normalized ``folder``: one ``lstat`` for each folder
     not seen yet, where ``realpath`` takes one for every component, every time."""

@@ -281,3 +281,35 @@ def test_a_run_without_any_possible_hand_off_never_loads_the_parser(tmp_path: Pa
     code = "import sys\nfrom bglint.cli import main\ntry:\n    main(['check', '--no-cache', '.'])\nexcept SystemExit as e:\n    print(e.code, 'libcst' in sys.modules)\n"
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert out.stdout.split() == ["0", "False"], out.stderr
+
+
+def test_the_entry_names_files_as_resolving_them_would(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """report.real_file (one lstat per file, one per folder) against Path.resolve, symlinks included."""
+    from bglint.report import real_file
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.py").write_text("")
+    (tmp_path / "link").symlink_to(tmp_path / "a")
+    (tmp_path / "f.py").symlink_to(tmp_path / "a" / "x.py")
+    monkeypatch.chdir(tmp_path)
+    memo: dict = {}
+    for name in ["a/x.py", "link/x.py", "f.py", "link/../a/x.py", "a/../link/x.py", str(tmp_path / "link" / "x.py"), "missing.py"]:
+        assert real_file(name, memo) == str(Path(name).resolve()), name
+
+
+def test_findings_are_filed_by_the_name_the_run_shows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """cache.results_of finds each finding's file as discovery.display names it."""
+    from bglint import discovery
+    from bglint.cache import results_of
+    from bglint.report import FileError, Report
+
+    (tmp_path / "w" / "a").mkdir(parents=True)
+    (tmp_path / "w" / "a" / "x.py").write_text("")
+    (tmp_path / "w" / "f.py").symlink_to(tmp_path / "w" / "a" / "x.py")
+    (tmp_path / "out.py").write_text("")
+    (tmp_path / "w" / "c.py").write_text("")
+    monkeypatch.chdir(tmp_path / "w")
+    for name in ["a/x.py", "f.py", str(tmp_path / "w" / "a" / "x.py"), "../out.py", str(tmp_path / "out.py")]:
+        path = Path(name)
+        found = results_of(Report(errors=[FileError(discovery.display(path), "boom")]), [path, Path("c.py")])
+        assert found is not None and [e.message for e in found[os.path.abspath(path)][1]] == ["boom"], name
