@@ -69,7 +69,7 @@ def rerun(settings: "Settings", files: Sequence[Path], context: Sequence[Path], 
         for path in files:
             name = os.path.abspath(path)
             f = resolved_of.get(name, name)
-            if f in missing and f not in candidate and f not in reached and f not in redo - missing:
+            if f in missing and f not in candidate and f not in reached:
                 try:
                     read(path, log)
                     results[name] = ([], [])
