@@ -358,7 +358,7 @@ def _run_project(
         from bglint.incremental import rerun
 
         redone = rerun(settings, files, context, stale, ReadLog())
-        if redone is not None:
+        if redone is not None and _with_texts(redone):
             return redone
     # every file is read once here; the engine's project starts from these texts
     read: Dict[Path, sources.Source] = {}
@@ -408,17 +408,27 @@ def _run_project(
 def _report_from_cache(data: dict, files: Sequence[Path]) -> Optional["Report"]:
     """The report of ``files`` from the cache entry ``data``; None if it is corrupt, or a file
     with findings is gone since."""
-    from bglint import sources
     from bglint.cache import report_of, results_from_json
 
     try:
         report = report_of(results_from_json(data), files)
+    except Exception:
+        return None
+    return report if _with_texts(report) else None
+
+
+def _with_texts(report: "Report") -> bool:
+    """Read the text of each file ``report`` has findings in that it lacks (the reporters quote
+    them); False if one cannot be read any more."""
+    from bglint import sources
+
+    try:
         for f in report.findings:
             if f.path not in report.texts:
                 report.texts[f.path] = sources.read(f.path).text
-    except Exception:
-        return None
-    return report
+    except sources.SourceError:
+        return False
+    return True
 
 
 def exit_code(report: "Report", path_errors: bool, exit_zero: bool) -> int:

@@ -37,8 +37,8 @@ if TYPE_CHECKING:  # pragma: no cover
 def rerun(settings: "Settings", files: Sequence[Path], context: Sequence[Path], stale: Stale, log: ReadLog, use_noqa: bool = True) -> Optional["Report"]:
     """The report of a full run over ``files`` (``context``: the project's other files), made by
     re-linting only what ``stale``'s changes can affect (and the files the entry holds no findings
-    for), and stored in its entry. None when the entry cannot say (the caller runs in full).
-    ``use_noqa``: as the entry's engine had it."""
+    for), and stored in its entry; its ``texts`` hold only the files it read. None when the entry
+    cannot say (the caller runs in full). ``use_noqa``: as the entry's engine had it."""
     data = stale.data
     try:
         deps = Deps.from_json(data)
@@ -100,13 +100,7 @@ def rerun(settings: "Settings", files: Sequence[Path], context: Sequence[Path], 
         consulted |= report.consulted
         texts = report.texts
     merged = report_of(results, files)
-    try:
-        for f in merged.findings:
-            if f.path not in merged.texts:
-                merged.texts[f.path] = texts[f.path] if f.path in texts else read(f.path, log).text
-    except SourceError:  # a file gone since: run in full
-        return None
-    merged.candidates, merged.consulted, merged.lint_deps, merged.index = candidate, consulted, lint, index
+    merged.texts.update(texts)  # the others are read by a caller that shows them
     log.started_ns = min(log.started_ns, stale.started)
     stale.cache.store(list(files) + list(context), candidate, consulted, results, log, Deps(lint, index), records)
     return merged
@@ -154,7 +148,10 @@ def _lint_again(
     checking = set(again)
     for p in [*again, *(p for p in ordered if key[p] in holding and p not in checking)]:
         try:
-            project.source(p)
+            if key[p] in candidate:
+                project.source(p)  # kept: it is parsed next
+            else:
+                read(p, log)  # as the full run, only candidates' texts stay in memory
         except SourceError as err:
             unreadable.add(p)
             if p in checking:
