@@ -423,22 +423,17 @@ Results = Dict[str, Tuple[List["Finding"], List["FileError"]]]
 def results_of(report: "Report", files: Sequence[Path]) -> Optional[Results]:
     """``report``'s findings and errors by checked file (each of ``files`` gets its own, empty
     when it has none); None if one cannot be told apart (then nothing is stored)."""
+    from bglint import discovery
     from bglint.report import real_file
 
     out: Results = {os.path.abspath(p): ([], []) for p in files}
     shown = {f.path for f in report.findings} | {e.path for e in report.errors}
     bases = {os.path.basename(d) for d in shown}
-    cwd = str(Path.cwd().resolve())
-    below = cwd if cwd.endswith(os.sep) else cwd + os.sep
+    cwd = Path.cwd().resolve()
     folders: Dict[str, str] = {}
-
-    def display(path: Path) -> str:  # discovery.display, resolving with report.real_file
-        real = real_file(path, folders)
-        return Path(real[len(below) :]).as_posix() if real.startswith(below) else path.as_posix()
-
     # a file's findings carry its display path (where a symlink leads): only files with such a
     # name, and symlinks, can have any
-    by_display = {display(p): os.path.abspath(p) for p in files if p.name in bases or os.path.islink(p)}
+    by_display = {discovery.display(p, cwd, real_file(p, folders)): os.path.abspath(p) for p in files if p.name in bases or os.path.islink(p)}
     if not shown <= set(by_display):
         return None
     for f in report.findings:

@@ -242,10 +242,11 @@ def _stat(path: "Union[str, Path]") -> Optional[os.stat_result]:
         return None
 
 
-def display(path: Path, cwd: Optional[Path] = None) -> str:
-    """``path`` relative to the current directory when it is below it, as users typed it otherwise."""
+def display(path: Path, cwd: Optional[Path] = None, real: Optional[str] = None) -> str:
+    """``path`` relative to the current directory when it is below it, as users typed it otherwise.
+    ``real``: ``path`` resolved already (see :func:`bglint.report.real_file`)."""
     cwd = (cwd or Path.cwd()).resolve()
     try:
-        return path.resolve().relative_to(cwd).as_posix()
+        return (Path(real) if real is not None else path.resolve()).relative_to(cwd).as_posix()
     except ValueError:
         return path.as_posix()

@@ -181,7 +181,9 @@ class Engine:
         # `p.resolve() in wanted`, resolving (a stat per component) only the files that can be
         # there: with the name of one of them, or a symlink (the only way to another name)
         names = {p.name for p in wanted}
-        for path in (p for p in files if (p.name in names or os.path.islink(p)) and p.resolve() in wanted):
+        for path, real in ((p, p.resolve()) for p in files if p.name in names or os.path.islink(p)):
+            if real not in wanted:
+                continue
             project.begin()
             try:
                 if fix:
@@ -198,7 +200,7 @@ class Engine:
                 report.errors.append(FileError(discovery.display(path), "too deeply nested to analyse"))
             finally:
                 if project.recording:
-                    report.lint_deps[str(path.resolve())] = project.end()
+                    report.lint_deps[str(real)] = project.end()
         report.index = run.index
         report.files_checked = len(files) - len({e.path for e in report.errors})
         report.candidates = {str(p.resolve()) for p in linted + others}
