@@ -342,7 +342,8 @@ def test_find_word_matches_the_regular_expression(text: str, word: str, pos: int
 _PREFILTER_PIECES = [
     "add_task", "BackgroundTask", "background", " = ", "==", "=", "create_task", "ensure_future", ".delay(",
     "apply_async", "enqueue", ".send(", ".send_with_options(", ".send", "_with_options", "(", ".on_event",
-    " (", "on_event(", "add_event_handler", "x", "\n", ".", "\\bbackground", "ground", "back",
+    " (", "on_event(", "add_event_handler", "x", "\n", ".", "\\bbackground", "ground", "back", ".enqueue",
+    "_call", "_job", " ", "_enqueue",
 ]
 
 
@@ -357,6 +358,24 @@ def test_prefilter_answers_as_its_pattern(pieces: list) -> None:
     assert (found is not None) == (pattern.search(text) is not None)
     if found is not None:
         assert pattern.fullmatch(text, found.start(), found.end()) is not None
+
+
+@pytest.mark.parametrize(
+    "text, can_hold",
+    [
+        ("self._enqueue_event(payload)", False),
+        ("def enqueue(self, item): ...", False),
+        ("enqueue_time = 1.5", False),
+        ("queue.enqueue(f, 1)", True),
+        ("queue . enqueue (f)", True),
+        ("(queue\n  .enqueue_call(f))", True),
+        ("await ctx['redis'].enqueue_job('job')", True),
+    ],
+)
+def test_the_prefilter_takes_enqueue_calls_not_names_with_the_word(text: str, can_hold: bool) -> None:
+    from bglint.report import PREFILTER
+
+    assert (PREFILTER.search(text) is not None) is can_hold
 
 
 _FIXTURE_TEXTS = LAZY_CASES[:-1] + [p.read_text(encoding="utf-8") for p in sorted((Path(__file__).parent / "fixtures").rglob("*.py"))]
