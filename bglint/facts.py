@@ -1120,11 +1120,154 @@ def _needed_now(text: str, stmt: ast.stmt, eager: "re.Pattern[str]", aliases: "O
     hand-off under another name), binds a name as it goes (``:=`` outside a def) or imports a
     module name from inside a function (``global requests; import requests``, which
     ``any_imports`` must know without parsing)."""
-    if eager.search(text) or (not isinstance(stmt, _DEFS) and ":=" in text):
+    if not isinstance(stmt, _DEFS) and ":=" in text:
+        return True
+    if eager.search(text) is not None and _may_hold_handoff(text, stmt, eager):
         return True
     if aliases is not None and aliases.search(text):
         return True
     return _GLOBAL.search(text) is not None and "import" in text and _imports_a_global(stmt)
+
+
+_SEND_METHODS = ("send", "send_with_options")
+
+
+def _may_hold_handoff(text: str, stmt: ast.stmt, eager: "re.Pattern[str]") -> bool:
+    """Whether a statement whose ``text`` matches ``eager`` can hold a hand-off: some match is no
+    Dramatiq-style ``.send(``, or the statement (not a def or class: True) makes a ``.send`` call
+    that may be one (:func:`_sends_only_on_locals`). In a web project most ``.send(`` are a
+    websocket's, a generator's, an HTTP client's or a socket's, reached through a parameter or a
+    local (``websocket.send``, ``self.channel.send``, ``client.send``), and most of the defs that
+    spell it hold nothing else."""
+    if not isinstance(stmt, _DEFS) or ".send" not in text:
+        return True
+    # no other word of the pattern has ".send" in it: with those spelt otherwise, a match is another's
+    if eager.search(text.replace(".send", ".s_nd")) is not None:
+        return True
+    first = min([stmt.lineno] + [d.lineno for d in stmt.decorator_list])
+    lines, at = [], text.find(".send")
+    while at >= 0:
+        lines.append(first + text.count("\n", 0, at))
+        at = text.find(".send", at + 1)
+    return not _sends_only_on_locals(stmt, lines, ":=" in text)
+
+
+def _sends_only_on_locals(node: ast.stmt, send_lines: Sequence[int], walrus: bool) -> bool:
+    """Whether every ``x.send(...)``/``x.send_with_options(...)`` call in the def or class ``node``
+    is made on something no hand-off search can take for a Dramatiq actor: a name (or an attribute
+    chain from a name: ``self.ws.send``) that a def the call is in binds, as a parameter or as
+    :class:`_Collector` records its locals (:func:`_binds_own`), or an expression that is no name
+    at all (``Message(...).send``). The search resolves the receiver
+    (``HandoffFinder._decorated_task_site`` -> ``Project.resolve_expr``), and a name a function
+    binds resolves to nothing there. Where that is not certain the answer is False: a call in a
+    class body, a decorator, a default or an annotation; a name declared ``global``, or that the
+    def also binds with a nested def or class, or imports. Only the nodes on the lines
+    ``send_lines`` (sorted) are looked at; ``walrus``: whether the text may hold a ``:=``."""
+    names: Dict[int, Tuple[frozenset, frozenset]] = {}  # id(def) -> (its own names, never its own)
+    # (node, the defs it is in, innermost last); a class body or a def's header is in none
+    stack: List[Tuple[ast.AST, Tuple[ast.AST, ...]]] = [(node, ())]
+    while stack:
+        here, chain = stack.pop()
+        line = getattr(here, "lineno", None)
+        if line is not None:
+            at = bisect.bisect_left(send_lines, line)
+            if at == len(send_lines) or send_lines[at] > (getattr(here, "end_lineno", None) or line):
+                continue  # no `.send` on its lines
+        if isinstance(here, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            header = [*here.decorator_list, *here.args.defaults, *(d for d in here.args.kw_defaults if d is not None)]
+            header += [a.annotation for a in _all_args(here.args) if a.annotation is not None]
+            if here.returns is not None:
+                header.append(here.returns)
+            stack.extend((h, chain) for h in header)
+            stack.extend((stmt, chain + (here,)) for stmt in here.body)
+            continue
+        if isinstance(here, ast.ClassDef):
+            stack.extend((child, ()) for child in ast.iter_child_nodes(here))
+            continue
+        if isinstance(here, ast.Call) and isinstance(here.func, ast.Attribute) and here.func.attr in _SEND_METHODS:
+            root = here.func.value
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            if isinstance(root, ast.Name) and not any(_binds_own(fn, root.id, names, walrus) for fn in chain):
+                return False
+        stack.extend((child, chain) for child in ast.iter_child_nodes(here))
+    return True
+
+
+def _binds_own(fn: ast.AST, name: str, memo: Dict[int, Tuple[frozenset, frozenset]], walrus: bool) -> bool:
+    """Whether the def ``fn`` binds ``name`` as one of its own names, for certain (see
+    :func:`_sends_only_on_locals`); ``walrus``: whether its text may hold a ``:=``."""
+    found = memo.get(id(fn))
+    if found is None:
+        assert isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
+        own = {a.arg for a in _all_args(fn.args)}
+        never: set = set()
+        for stmt, nested in _binding_statements(fn.body):
+            if isinstance(stmt, ast.Global):
+                never.update(stmt.names)
+            elif isinstance(stmt, _DEFS):
+                never.add(stmt.name)
+            elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                never.update((a.asname or a.name).split(".")[0] for a in stmt.names)
+            elif not nested:
+                for target in _targets(stmt):
+                    _add_names(target, own)
+        if walrus:  # `:=` binds in the def, also inside a lambda or a comprehension
+            pending: List[ast.AST] = list(fn.body)
+            while pending:
+                n = pending.pop()
+                if isinstance(n, ast.NamedExpr):
+                    _add_names(n.target, own)
+                if not isinstance(n, _DEFS):
+                    pending.extend(ast.iter_child_nodes(n))
+        found = memo[id(fn)] = (frozenset(own), frozenset(never))
+    own, never = found
+    return name in own and name not in never
+
+
+def _binding_statements(body: Sequence[ast.stmt], nested: bool = False) -> Iterator[Tuple[ast.stmt, bool]]:
+    """Every statement in ``body`` and in the blocks below it (those of nested defs and classes
+    too, with ``nested`` True), without looking into expressions."""
+    for stmt in body:
+        yield stmt, nested
+        inner = nested or isinstance(stmt, _DEFS)
+        for part in ("body", "orelse", "finalbody"):
+            block = getattr(stmt, part, None)
+            if isinstance(block, list):
+                yield from _binding_statements(block, inner)
+        for handler in getattr(stmt, "handlers", ()):
+            yield from _binding_statements(handler.body, inner)
+        for case in getattr(stmt, "cases", ()):
+            yield from _binding_statements(case.body, inner)
+
+
+def _targets(stmt: ast.stmt) -> List[ast.expr]:
+    """What the statement binds as :class:`_Collector` records a function's names: the targets of
+    ``=``, of an annotated ``=`` with a value, of ``for`` and of ``with ... as``."""
+    if isinstance(stmt, ast.Assign):
+        return list(stmt.targets)
+    if isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+        return [stmt.target]
+    if isinstance(stmt, (ast.For, ast.AsyncFor)):
+        return [stmt.target]
+    if isinstance(stmt, (ast.With, ast.AsyncWith)):
+        return [item.optional_vars for item in stmt.items if item.optional_vars is not None]
+    return []
+
+
+def _add_names(target: ast.expr, out: set) -> None:
+    """The names ``_Collector._bind_target`` binds for ``target``: a name, or those of a tuple or list."""
+    if isinstance(target, ast.Name):
+        out.add(target.id)
+    elif isinstance(target, (ast.Tuple, ast.List)):
+        for el in target.elts:
+            el = el.value if isinstance(el, ast.Starred) else el
+            if isinstance(el, ast.Name):
+                out.add(el.id)
+
+
+def _all_args(args: ast.arguments) -> List[ast.arg]:
+    return [*args.posonlyargs, *args.args, *([args.vararg] if args.vararg else []), *args.kwonlyargs, *([args.kwarg] if args.kwarg else [])]
 
 
 def _imports_a_global(stmt: ast.stmt) -> bool:

@@ -103,6 +103,72 @@ BIG_CLASS = (
 )
 
 APPS.append(pytest.param(BIG_CLASS, id="method-of-a-class-parsed-late"))
+APPS.append(
+    pytest.param(
+        # a task whose def spells `.send(` only on its parameter is left out, then parsed as the
+        # hand-off's target; the Dramatiq send with too many arguments is parsed with the module
+        "import time\n\nimport dramatiq\nfrom fastapi import BackgroundTasks, FastAPI, WebSocket\n\napp = FastAPI()\n\n\n"
+        "@dramatiq.actor\ndef index(doc_id: int) -> None:\n    pass\n\n\n"
+        "async def notify(ws: WebSocket) -> None:\n    await ws.send({'type': 'websocket.send', 'text': 'hi'})\n    time.sleep(1)\n\n\n"
+        "@app.post('/go')\nasync def go(bg: BackgroundTasks):\n    bg.add_task(notify, None)\n\n\n"
+        "def reindex(doc_id: int) -> None:\n    index.send(doc_id, 2)\n",
+        id="send-on-a-parameter-left-out",
+    )
+)
+
+# each def sends on `index`, `ws`, `actor` or `msg`; below them all four are Dramatiq actors, so a
+# name that is not the def's own local resolves to one
+SENDS = (
+    "import dramatiq\n\n\n"
+    "async def chat(websocket):\n    await websocket.send('hi')\n\n\n"
+    "class Hub:\n    def push(self, msg):\n        self.channel.send(msg)\n\n    def last(self):\n        pass\n\n\n"
+    "def relay(gen):\n    def inner():\n        return gen.send(1)\n\n    return inner\n\n\n"
+    "def made(factory):\n    factory().send(1)\n\n\n"
+    "def local(x):\n    actor = x\n    actor.send(x)\n\n\n"
+    "def loop(xs):\n    for ws, *rest in xs:\n        ws.send(1)\n\n\n"
+    "def walrus(x):\n    if (ws := x):\n        ws.send(1)\n\n\n"
+    "async def opened(x):\n    async with x as ws:\n        await ws.send(1)\n\n\n"
+    "def queue_it(doc):\n    index.send(doc)\n\n\n"
+    "def from_lambda():\n    return lambda index: index.send(1)\n\n\n"
+    "def imported_over(index):\n    from tasks import index\n\n    index.send(1)\n\n\n"
+    "def nested_over(index):\n    def index():\n        pass\n\n    index.send(1)\n\n\n"
+    "def global_over(x):\n    global actor\n    actor = x\n    actor.send(1)\n\n\n"
+    "def caught(x):\n    try:\n        pass\n    except Exception as msg:\n        msg.send(1)\n\n\n"
+    "def comprehension(xs):\n    return [ws.send(1) for ws in xs]\n\n\n"
+    "def augmented(x):\n    msg += x\n    msg.send(1)\n\n\n"
+    "def walrus_inside(x):\n    def inner(y):\n        return (msg := y)\n\n    msg.send(1)\n\n\n"
+    "def class_inside(x):\n    class K:\n        actor = x\n\n    actor.send(1)\n\n\n"
+    "def in_default(ws=actor.send(1)):\n    pass\n\n\n"
+    "class Body:\n    sent = index.send(1)\n\n\n"
+    + "".join(f"@dramatiq.actor\ndef {name}(x=None) -> None:\n    pass\n\n\n" for name in ("index", "ws", "actor", "msg"))
+    + "DONE = True\n"
+)
+LEFT_OUT = {"chat", "Hub", "relay", "made", "local", "loop", "walrus", "opened"}
+
+
+def test_a_def_that_sends_only_on_its_own_names_is_left_out(tmp_path: Path) -> None:
+    """`.send(` is Dramatiq's hand-off only on a name that can be an actor: a name the def binds
+    (a parameter, a local), or no name at all, never is. Anything else, or where that is not
+    certain, is parsed with the module; the hand-offs found are those a whole parse finds."""
+    from bglint.handoffs import HandoffFinder
+    from bglint.semantics import Semantics
+
+    lazy = build("m.py", "m", "", SENDS, PREFILTER)
+    parsed = set(dict.keys(lazy.functions)) | set(dict.keys(lazy.classes))
+    known = set(lazy.functions) | set(lazy.classes)
+    assert known - parsed == LEFT_OUT | {"index", "ws", "actor", "msg"}  # the actors spell no hand-off
+    assert parsed == {"queue_it", "from_lambda", "imported_over", "nested_over", "global_over", "caught", "comprehension", "augmented", "walrus_inside", "class_inside", "in_default", "Body"}
+
+    path = tmp_path / "app.py"
+    path.write_text(SENDS, encoding="utf-8")
+    found = []
+    for eager in (PREFILTER, re.compile("")):
+        project = Project(extra_roots=[tmp_path], eager=eager)
+        module = project.facts(path)
+        sites = HandoffFinder(project, Semantics(project)).sites(module)
+        found.append(sorted((module.position(s.call).start.line, module.code_for(s.call)) for s in sites))
+    assert found[0] == found[1]
+    assert len(found[0]) == 10  # the ones that resolve to an actor (not `imported_over`'s and `nested_over`'s)
 
 
 def _positions(facts: object, node: object) -> List[Tuple[str, int, int, int, int]]:
