@@ -64,13 +64,13 @@ class _Run:
                         out.setdefault(Path(target.module.path), []).append(merged)
                 finally:
                     if self.project.recording:
-                        self.index[str(path.resolve())] = (self.project.end(), targets)
+                        self.index[str(self.project.real(path))] = (self.project.end(), targets)
             self._tasks = out
         return self._tasks
 
     def lint(self, path: Path) -> List[Finding]:
         module = self.project.facts(path)
-        tasks = self.tasks().get(path.resolve(), [])
+        tasks = self.tasks().get(self.project.real(path), [])
         ctx = RuleContext(
             module=module,
             project=self.project,
@@ -177,11 +177,11 @@ class Engine:
             linted = candidates(files, project.source, report.errors)
             others = candidates(context, project.source)
         run = _Run(self, project, linted + others)
-        wanted = {p.resolve() for p in linted} | set(run.tasks())
+        wanted = {project.real(p) for p in linted} | set(run.tasks())
         # `p.resolve() in wanted`, resolving (a stat per component) only the files that can be
         # there: with the name of one of them, or a symlink (the only way to another name)
         names = {p.name for p in wanted}
-        for path, real in ((p, p.resolve()) for p in files if p.name in names or os.path.islink(p)):
+        for path, real in ((p, project.real(p)) for p in files if p.name in names or os.path.islink(p)):
             if real not in wanted:
                 continue
             project.begin()
@@ -203,7 +203,7 @@ class Engine:
                     report.lint_deps[str(real)] = project.end()
         report.index = run.index
         report.files_checked = len(files) - len({e.path for e in report.errors})
-        report.candidates = {str(p.resolve()) for p in linted + others}
+        report.candidates = {str(project.real(p)) for p in linted + others}
         report.consulted = {str(p) for p in project.parsed}
         report.findings.sort(key=Finding.sort_key)
         report.errors.sort(key=lambda e: e.path)  # by file, as a cached run lists them

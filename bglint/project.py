@@ -73,6 +73,7 @@ class Project:
         self.read_log: Optional[Callable[[Union[str, Path], os.stat_result, bytes], None]] = None
         # dependency recording (see :meth:`record`): the files read by each open piece of analysis
         self._frames: Optional[List[Set[str]]] = None
+        self._real: Dict[Path, Path] = {}  # real()'s answers
         self._memo_deps: Dict[Tuple[int, Hashable], Set[str]] = {}
 
     # -- dependencies ----------------------------------------------------------------------
@@ -132,15 +133,23 @@ class Project:
         return value
 
     # -- files ---------------------------------------------------------------------------
+    def real(self, path: Path) -> Path:
+        """``path.resolve()``, once per path: it takes a system call per folder of the path, and a
+        run asks for the same few hundred files thousands of times."""
+        found = self._real.get(path)
+        if found is None:
+            found = self._real[path] = path.resolve()
+        return found
+
     def source(self, path: Path) -> sources.Source:
-        path = path.resolve()
+        path = self.real(path)
         if path not in self._sources:
             self._sources[path] = sources.read(path, self.read_log)
         return self._sources[path]
 
     def set_source(self, path: Path, text: str, source: Optional[sources.Source] = None) -> None:
         """Replace a file's text (after a fix) and forget everything derived from it."""
-        path = path.resolve()
+        path = self.real(path)
         old = source or self._sources.get(path) or sources.Source(text, "utf-8", False)
         self._sources[path] = sources.Source(text, old.encoding, old.bom)
         self._facts.pop(path, None)
@@ -150,7 +159,7 @@ class Project:
 
     def facts(self, path: Path) -> ModuleFacts:
         """Parse ``path`` (once) and return its facts; raises :class:`sources.SourceError`."""
-        path = path.resolve()
+        path = self.real(path)
         if self._frames:
             self._frames[-1].add(str(path))
         if path in self._errors:
@@ -214,7 +223,7 @@ class Project:
                 # a package wins over a module of the same name, as in CPython's import system
                 for candidate in (root / rel / "__init__.py", root / rel.with_suffix(".py")):
                     if candidate.is_file():
-                        found = candidate.resolve()
+                        found = self.real(candidate)
                         break
                 self._find_cache[key] = found
             if self._find_cache[key] is not None:
@@ -318,7 +327,7 @@ class Project:
         self.depend(ANY_FILE)
         yield from ((path, src.text) for path, src in list(self._sources.items()))
         for path in self._not_kept:
-            key = path.resolve()
+            key = self.real(path)
             if key not in self._sources:
                 try:
                     yield key, sources.read(key, self.read_log).text
