@@ -390,7 +390,8 @@ class ModuleFacts:
         self.calls: List[Tuple[cst.Call, Optional[FunctionFacts]]] = []
         self.order: Dict[int, int] = {}
         self._positions: Optional[Dict[cst.CSTNode, CodeRange]] = None
-        self._statement_positions: Dict[int, Optional[_StatementPositions]] = {}
+        # by id of the statement, or ("window", id of its first statement, how many)
+        self._statement_positions: Dict[object, Optional[_StatementPositions]] = {}
         self._parents: Optional[Dict[int, cst.CSTNode]] = None
         self._line_starts: Optional[List[int]] = None
 
@@ -636,29 +637,35 @@ class ModuleFacts:
 
     def _position_in_statement(self, node: cst.CSTNode) -> Optional[CodeRange]:
         """The position of ``node`` from the smallest statement holding it whose code is found
-        once in the file (its simple statement, else the outermost def below the top-level
-        statement, else the top-level statement; see :class:`_StatementPositions`), or None where
-        that cannot be done exactly."""
+        once in the file (its simple statement, alone or with its neighbours, else each compound
+        statement around it, else the top-level statement; see :class:`_StatementPositions`), or
+        None where that cannot be done exactly."""
         chain = self._ancestors(node)
         if chain is None:
             return None
         top = chain[-1]
         if id(top) not in self._late:
-            # smaller units first: the innermost simple statement, then the outermost def below
-            # the top statement (whose code does not depend on where it is, given its indentation)
+            # smaller units first (their code does not depend on where they are, given their
+            # indentation): the innermost simple statement, alone, then with the statements
+            # around it (a line a function writes twice); then each compound statement around it
+            # below the top statement, inside out (an `elif` only as part of its `if`)
             inner = [i for i, n in enumerate(chain[:-1]) if isinstance(n, cst.SimpleStatementLine)][:1]
-            outer = [i for i, n in enumerate(chain[:-1]) if isinstance(n, cst.FunctionDef)][-1:]
-            for i in inner + outer:
-                found = self._positions_in_unit(chain[i], chain[i + 1 :])
+            for i in inner:
+                found = self._positions_in_unit(chain[i], chain[i + 1 :]) or self._positions_in_window(chain[i], chain[i + 1 :])
                 if found is not None:
                     return found.get(node)
+            for i, n in enumerate(chain[:-1]):
+                if isinstance(n, cst.BaseCompoundStatement) and not (isinstance(n, cst.If) and isinstance(chain[i + 1], cst.If)):
+                    found = self._positions_in_unit(n, chain[i + 1 :])
+                    if found is not None:
+                        return found.get(node)
         key = id(top)
         if key not in self._statement_positions:
             late = self._late.get(key)
             if late is not None:
                 self._statement_positions[key] = _StatementPositions.at(late[2], late[0], late[1], late[3])
             else:
-                self._statement_positions[key] = _StatementPositions.compute(top, self.tree, self.parsed_text, line_map=self._line_map)
+                self._statement_positions[key] = _StatementPositions.compute([top], self.tree, self.parsed_text, line_map=self._line_map)
         found = self._statement_positions[key]
         return found.get(node) if found is not None else None
 
@@ -668,14 +675,42 @@ class ModuleFacts:
         not found exactly once at a line start)."""
         key = id(unit)
         if key not in self._statement_positions:
-            # what libcst's codegen indents by: each block, and the cases of a `match`
-            indents = [
-                self.tree.default_indent if block.indent is None else block.indent
-                for block in reversed(above)
-                if isinstance(block, (cst.IndentedBlock, cst.Match))
-            ]
-            self._statement_positions[key] = _StatementPositions.compute(unit, self.tree, self.parsed_text, indents, self._line_map)
+            self._statement_positions[key] = _StatementPositions.compute([unit], self.tree, self.parsed_text, self._indents(above), self._line_map)
         return self._statement_positions[key]
+
+    def _positions_in_window(self, stmt: cst.SimpleStatementLine, above: List[cst.CSTNode]) -> Optional["_StatementPositions"]:
+        """Positions inside a simple statement whose own code is in the file more than once (a
+        line a function repeats), from the code of it and its neighbours in their block: 2, 4,
+        8, ... statements around it, up to the whole block, until one is found exactly once at a
+        line start (instead of the code of the whole function around it)."""
+        block = above[0]
+        if not isinstance(block, cst.IndentedBlock):
+            return None
+        body = block.body
+        at = next((k for k, s in enumerate(body) if s is stmt), None)
+        if at is None or len(body) < 2:
+            return None
+        size = 2
+        while True:
+            size = min(size, len(body))
+            first = max(0, min(at - size // 2, len(body) - size))
+            key = ("window", id(body[first]), size)
+            if key not in self._statement_positions:
+                window = body[first : first + size]
+                self._statement_positions[key] = _StatementPositions.compute(window, self.tree, self.parsed_text, self._indents(above), self._line_map)
+            found = self._statement_positions[key]
+            if found is not None or size == len(body):
+                return found
+            size *= 2
+
+    def _indents(self, above: List[cst.CSTNode]) -> List[str]:
+        """What libcst's codegen indents a statement by, given its ancestors: each block, and the
+        cases of a `match`."""
+        return [
+            self.tree.default_indent if block.indent is None else block.indent
+            for block in reversed(above)
+            if isinstance(block, (cst.IndentedBlock, cst.Match))
+        ]
 
     def _ancestors(self, node: cst.CSTNode) -> Optional[List[cst.CSTNode]]:
         """``node`` and its ancestors up to its top-level statement (None: not in the module)."""
@@ -803,12 +838,13 @@ class _StatementPositions:
 
     @classmethod
     def compute(
-        cls, stmt: cst.CSTNode, tree: cst.Module, source: str, indents: Sequence[str] = (), line_map: Optional[_LineMap] = None
+        cls, stmts: Sequence[cst.CSTNode], tree: cst.Module, source: str, indents: Sequence[str] = (), line_map: Optional[_LineMap] = None
     ) -> Optional["_StatementPositions"]:
-        """``indents``: for a statement inside blocks, the indentation each block adds;
+        """Positions in consecutive statements of one block, found from their code;
+        ``indents``: for statements inside blocks, the indentation each block adds;
         ``line_map``: how ``source``'s lines (the text parsed) map to the file's."""
-        ranges, tokens = _codegen(stmt, tree, indents)
-        if tree.body and stmt is tree.body[-1] and not tree.footer and not tree.has_trailing_newline:
+        ranges, tokens = _codegen(stmts, tree, indents)
+        if tree.body and stmts[-1] is tree.body[-1] and not tree.footer and not tree.has_trailing_newline:
             tokens = tokens[:-1]  # Module drops the file's last newline token (Module._codegen_impl)
         code = "".join(tokens)
         start = _only_line_start(source, code)
@@ -820,7 +856,7 @@ class _StatementPositions:
     def at(cls, stmt: cst.CSTNode, tree: cst.Module, shift: int, line_map: Optional[_LineMap] = None) -> "_StatementPositions":
         """Positions in a statement parsed alone from the source's lines after line ``shift``
         (``line_map``: the lines cut from it, counted from the file's first line)."""
-        return cls(_codegen(stmt, tree)[0], shift, line_map)
+        return cls(_codegen([stmt], tree)[0], shift, line_map)
 
     def get(self, node: cst.CSTNode) -> Optional[CodeRange]:
         rng = self.ranges.get(node)
@@ -835,14 +871,16 @@ class _StatementPositions:
         )
 
 
-def _codegen(stmt: cst.CSTNode, tree: cst.Module, indents: Sequence[str] = ()) -> Tuple[Dict[cst.CSTNode, CodeRange], List[str]]:
-    """The positions of the nodes in ``stmt``, relative to its first line, and its code's tokens."""
+def _codegen(stmts: Sequence[cst.CSTNode], tree: cst.Module, indents: Sequence[str] = ()) -> Tuple[Dict[cst.CSTNode, CodeRange], List[str]]:
+    """The positions of the nodes in ``stmts`` (consecutive statements of one block, as the block
+    generates them), relative to the first one's first line, and their code's tokens."""
     sink = _PositionSink()
     state = PositionProvidingCodegenState(
         default_indent=tree.default_indent, default_newline=tree.default_newline, provider=sink  # type: ignore[arg-type]
     )
     state.indent_tokens.extend(indents)
-    stmt._codegen(state)
+    for stmt in stmts:
+        stmt._codegen(state)
     return sink._computed, state.tokens
 
 

@@ -56,6 +56,9 @@ POSITION_CASES = [
     "class A:\n  # about m\n  @dec(1)\n  def m(self, x):\n      if x:\n          return g(x)  # odd indent\n      return [\n  1]\n\n  def m2(self):\n    def inner():\n        return h()\n    return inner\n\n  def same(self): return 1\n\nclass B:\n  def same(self): return 1\n",
     "if True:\n    def f():\n        return g()\n    class C:\n        class D:\n            def m(self):\n                return '''\nx\n'''.strip()\nelse:\n    def f(): return 2\n",
     "class E:\n    def last(self):\n        return k()",
+    # lines a function writes twice: positioned from the statements around them
+    "def f(x):\n    try:\n        log(x)\n        spawn(x)\n        log(x)\n        if x:\n            log(x)\n            spawn(x)\n"
+    "        # note\n        log(x)\n    except E:\n        log(x)\n    for i in x:\n        log(x)\n\n        log(x)\n    log(x)\n",
 ]
 
 
@@ -155,6 +158,21 @@ def test_a_node_in_a_class_is_positioned_from_its_statement_alone() -> None:
     call = next(n for n in _all_nodes(a) if isinstance(n, cst.Call))
     assert module.position(call) == collect("m.py", "m", "", text, tree).positions[call]
     assert module._statement_positions.get(id(a.body.body[0])) is None and module._statement_positions.get(id(a)) is not None
+
+
+def test_a_line_written_twice_is_positioned_from_its_neighbours() -> None:
+    from bglint.facts import collect
+
+    text = POSITION_CASES[-1]
+    tree = sources.parse(text)
+    module = collect("m.py", "m", "", text, tree)
+    whole = collect("m.py", "m", "", text, tree).positions
+    fn = tree.body[0]
+    calls = [n for n in _all_nodes(fn) if isinstance(n, cst.Call) and module.code_for(n) == "log(x)"]
+    assert len(calls) == 8
+    assert [module.position(c) for c in calls] == [whole[c] for c in calls]
+    assert id(fn) not in module._statement_positions  # the function's code was never generated
+    assert any(isinstance(key, tuple) for key in module._statement_positions)
 
 
 # -- statements parsed on demand (facts.build) ------------------------------------------------
