@@ -51,7 +51,10 @@ What is measured, per run:
   with its proportional set size (a page shared by n processes counts 1/n in each: a forked worker
   does not count its parent's pages again). This is the figure for "all processes summed" (a pool
   of four workers with 100 MiB of their own shows about 400 MiB); a peak shorter than 20 ms can be
-  missed;
+  missed. Reading ``/proc`` that often takes CPU from the tool measured (0.6 s of a 6.4 s LARGE
+  run of bglint on two cores), so it is sampled in one more run of each command, after the timed
+  ones and not timed (for ``bglint one changed``, after an edit of its first file); only the
+  floors (one process) and flake8-async and fixit (a minute each) are sampled while timed;
 * CPU time (JSON only): user + system time from the same ``wait4`` rusage, summed over the process
   and its reaped descendants. On a shared machine it moves less than wall time does; the load
   average at start and end is printed under the table for the same reason;
@@ -155,6 +158,8 @@ class Job:
     repeat: int = 0  # timed runs: at least this many (0: --repeat)
     json_stdout: bool = False  # the floors print their own numbers as one JSON line
     edits: Tuple[Path, ...] = ()  # each timed run follows an edit of one of these (see run_job)
+    # summed RSS from one more run, untimed (see run_job); False: sampled during the timed runs
+    memory_run: bool = True
 
 
 @dataclass(frozen=True)
@@ -173,6 +178,7 @@ class Run:
 class Result:
     job: Job
     runs: List[Run] = field(default_factory=list)
+    memory: Optional[Run] = None  # the untimed run that sampled the summed RSS (Job.memory_run)
 
     @property
     def median_s(self) -> float:
@@ -188,7 +194,7 @@ class Result:
 
     @property
     def peak_tree_rss_mib(self) -> Optional[float]:
-        sums = [r.sum_rss_mib for r in self.runs if r.sum_rss_mib is not None]
+        sums = [r.sum_rss_mib for r in [*self.runs, *([self.memory] if self.memory else [])] if r.sum_rss_mib is not None]
         return max(sums) if sums else None
 
     @property
@@ -270,9 +276,11 @@ class TreeRss:
         return self.peak_bytes / (1024 * 1024) if self.available else None
 
 
-def measure(cmd: Sequence[str], cwd: Path, scratch: Path, json_stdout: bool = False) -> Run:
-    """Run ``cmd`` once; wall time around start and reaping, ``ru_maxrss`` from ``wait4``, and the
-    sampled peak of the resident set summed over the process tree (:class:`TreeRss`).
+def measure(cmd: Sequence[str], cwd: Path, scratch: Path, json_stdout: bool = False, sample: bool = False) -> Run:
+    """Run ``cmd`` once; wall time around start and reaping, ``ru_maxrss`` from ``wait4``, and with
+    ``sample`` the sampled peak of the resident set summed over the process tree (:class:`TreeRss`:
+    its thread reads ``/proc`` every 20 ms, which on two busy cores slows a run down: 0.6 s of a 6.4 s
+    LARGE run, so timed runs do without it).
 
     With ``json_stdout`` the last line of standard output is read as the floor's own numbers.
     """
@@ -280,7 +288,9 @@ def measure(cmd: Sequence[str], cwd: Path, scratch: Path, json_stdout: bool = Fa
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(list(cmd), cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-        with TreeRss(proc.pid) as tree:
+        tree = TreeRss(proc.pid)
+        tree.available = tree.available and sample
+        with tree:
             _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait again
@@ -303,8 +313,11 @@ EDIT = b"\n# an edit by bglint's benchmark\n"
 
 def run_job(job: Job, repeat: int, cwd: Path, scratch: Path) -> Result:
     """``job.cmd`` timed ``repeat`` times (after an untimed run when it primes); with ``edits``,
-    twice per file instead: after a comment is appended to it, and after it is put back."""
+    twice per file instead: after a comment is appended to it, and after it is put back. Then,
+    with ``job.memory_run``, once more untimed, sampling the summed RSS (after an edit of the first
+    file, for ``edits``); without, the timed runs sample it."""
     result = Result(job)
+    sample = not job.memory_run
     if job.prime:
         measure(job.cmd, cwd, scratch)
     if job.edits:
@@ -312,13 +325,23 @@ def run_job(job: Job, repeat: int, cwd: Path, scratch: Path) -> Result:
             original = path.read_bytes()
             try:
                 path.write_bytes(original + EDIT)
-                result.runs.append(measure(job.cmd, cwd, scratch))
+                result.runs.append(measure(job.cmd, cwd, scratch, sample=sample))
             finally:
                 path.write_bytes(original)
-            result.runs.append(measure(job.cmd, cwd, scratch))
+            result.runs.append(measure(job.cmd, cwd, scratch, sample=sample))
+        if job.memory_run:
+            original = job.edits[0].read_bytes()
+            try:
+                job.edits[0].write_bytes(original + EDIT)
+                result.memory = measure(job.cmd, cwd, scratch, sample=True)
+            finally:
+                job.edits[0].write_bytes(original)
+            measure(job.cmd, cwd, scratch)  # the cache as it was
         return result
     for _ in range(max(repeat, job.repeat)):
-        result.runs.append(measure(job.cmd, cwd, scratch, job.json_stdout))
+        result.runs.append(measure(job.cmd, cwd, scratch, job.json_stdout, sample=sample))
+    if job.memory_run:
+        result.memory = measure(job.cmd, cwd, scratch, job.json_stdout, sample=True)
     return result
 
 
@@ -425,9 +448,9 @@ def peer_jobs(peer: str, exe: Path, corpus: Corpus) -> List[Job]:
             Job("ruff warm", corpus, (*cmd, "--cache-dir", ".ruff-bench-cache", *dirs), prime=True),
         ]
     if peer == "flake8-async":
-        return [Job("flake8-async", corpus, (str(exe), "--select", "ASYNC", "--exit-zero", *dirs))]
+        return [Job("flake8-async", corpus, (str(exe), "--select", "ASYNC", "--exit-zero", *dirs), memory_run=False)]
     # fixit's exit status: bit 0 = some file has violations, bit 1 = some file failed (e.g. syntax).
-    return [Job("fixit", corpus, (str(exe), "lint", *dirs), ok_codes=(0, 1, 2, 3))]
+    return [Job("fixit", corpus, (str(exe), "lint", *dirs), ok_codes=(0, 1, 2, 3), memory_run=False)]
 
 
 PEER_EXE = {"ruff": "ruff", "flake8-async": "flake8", "fixit": "fixit"}
@@ -524,6 +547,9 @@ def to_json(results: Sequence[Result], skipped: Sequence[Dict[str, str]], meta: 
                 "files_per_s": r.files_per_s,
                 "peak_rss_mib": r.peak_rss_mib,
                 "peak_tree_rss_mib": r.peak_tree_rss_mib,
+                "memory_run": (
+                    {"wall_s": r.memory.wall_s, "sum_rss_mib": r.memory.sum_rss_mib, "returncode": r.memory.returncode} if r.memory else None
+                ),
                 "runs": [
                     {"wall_s": x.wall_s, "cpu_s": x.cpu_s, "max_rss_mib": x.max_rss_mib, "sum_rss_mib": x.sum_rss_mib,
                      "returncode": x.returncode, "output_lines": x.output_lines, "inner": x.inner}
@@ -618,9 +644,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if fpython is None:
             skip("parse floor", c.name, "no interpreter with libcst")
         else:
-            jobs.append(Job("parse floor", c, (fpython, "-c", PARSE_FLOOR, *dirs), json_stdout=True))
+            jobs.append(Job("parse floor", c, (fpython, "-c", PARSE_FLOOR, *dirs), json_stdout=True, memory_run=False))
         prefilter = (sys.executable, "-c", PREFILTER_FLOOR, *dirs)
-        jobs.append(Job("prefilter floor", c, prefilter, json_stdout=True))
+        jobs.append(Job("prefilter floor", c, prefilter, json_stdout=True, memory_run=False))
     one_file = args.one_file.resolve() if args.one_file is not None else default_one_file(corpora)
     if args.one_file is not None and not one_file.is_file():
         print(f"bench.py: error: {args.one_file} is not a file", file=sys.stderr)
