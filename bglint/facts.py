@@ -1248,14 +1248,15 @@ def _binds_own(fn: ast.AST, name: str, memo: Dict[int, Tuple[frozenset, frozense
             elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
                 never.update((a.asname or a.name).split(".")[0] for a in stmt.names)
             elif not nested:
-                for target in _targets(stmt):
-                    _add_names(target, own)
+                for node in stmt.items if isinstance(stmt, (ast.With, ast.AsyncWith)) else [stmt]:
+                    for target in _assigned(node):
+                        own.update(_target_names(target))
         if walrus:  # `:=` binds in the def, also inside a lambda or a comprehension
             pending: List[ast.AST] = list(fn.body)
             while pending:
                 n = pending.pop()
                 if isinstance(n, ast.NamedExpr):
-                    _add_names(n.target, own)
+                    own.update(_target_names(n.target))
                 if not isinstance(n, _DEFS):
                     pending.extend(ast.iter_child_nodes(n))
         found = memo[id(fn)] = (frozenset(own), frozenset(never))
@@ -1277,31 +1278,6 @@ def _binding_statements(body: Sequence[ast.stmt], nested: bool = False) -> Itera
             yield from _binding_statements(handler.body, inner)
         for case in getattr(stmt, "cases", ()):
             yield from _binding_statements(case.body, inner)
-
-
-def _targets(stmt: ast.stmt) -> List[ast.expr]:
-    """What the statement binds as :class:`_Collector` records a function's names: the targets of
-    ``=``, of an annotated ``=`` with a value, of ``for`` and of ``with ... as``."""
-    if isinstance(stmt, ast.Assign):
-        return list(stmt.targets)
-    if isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
-        return [stmt.target]
-    if isinstance(stmt, (ast.For, ast.AsyncFor)):
-        return [stmt.target]
-    if isinstance(stmt, (ast.With, ast.AsyncWith)):
-        return [item.optional_vars for item in stmt.items if item.optional_vars is not None]
-    return []
-
-
-def _add_names(target: ast.expr, out: set) -> None:
-    """The names ``_Collector._bind_target`` binds for ``target``: a name, or those of a tuple or list."""
-    if isinstance(target, ast.Name):
-        out.add(target.id)
-    elif isinstance(target, (ast.Tuple, ast.List)):
-        for el in target.elts:
-            el = el.value if isinstance(el, ast.Starred) else el
-            if isinstance(el, ast.Name):
-                out.add(el.id)
 
 
 def _all_args(args: ast.arguments) -> List[ast.arg]:
@@ -1377,24 +1353,37 @@ def _binds_within(stmt: ast.stmt) -> List[Tuple[str, str]]:
             continue
         if isinstance(node, ast.Lambda):
             continue
-        targets: List[ast.AST] = []
-        if isinstance(node, ast.Assign):
-            targets = list(node.targets)
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            targets = [node.target]
-        elif isinstance(node, (ast.For, ast.AsyncFor)):
-            targets = [node.target]
-        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
-            targets = [node.optional_vars]
-        elif isinstance(node, ast.NamedExpr):
-            targets = [node.target]
-        for target in targets:
-            if isinstance(target, ast.Name):
-                out.append(("assign", target.id))
-            elif isinstance(target, (ast.Tuple, ast.List)):
-                out.extend(("assign", el.id) for el in target.elts if isinstance(el, ast.Name))
+        for target in _assigned(node):
+            out.extend(("assign", name) for name in _target_names(target))
         stack.extend(ast.iter_child_nodes(node))
     return out
+
+
+def _assigned(node: ast.AST) -> List[ast.expr]:
+    """The targets :class:`_Collector` binds names from in ``node``: those of ``=``, of an
+    annotated ``=`` with a value, of ``for``, of one ``with ... as`` item, of ``:=``."""
+    if isinstance(node, ast.Assign):
+        return list(node.targets)
+    if isinstance(node, ast.AnnAssign) and node.value is not None:
+        return [node.target]
+    if isinstance(node, (ast.For, ast.AsyncFor)):
+        return [node.target]
+    if isinstance(node, ast.withitem) and node.optional_vars is not None:
+        return [node.optional_vars]
+    if isinstance(node, ast.NamedExpr):
+        return [node.target]
+    return []
+
+
+def _target_names(target: ast.expr) -> List[str]:
+    """The names ``_Collector._bind_target`` binds for ``target``: a name, or the names (starred
+    or not) of a tuple or list."""
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, (ast.Tuple, ast.List)):
+        elements = (el.value if isinstance(el, ast.Starred) else el for el in target.elts)
+        return [el.id for el in elements if isinstance(el, ast.Name)]
+    return []
 
 
 def _binds(stmt: ast.stmt) -> Optional[List[Tuple[str, str]]]:
@@ -1414,10 +1403,4 @@ def _binds(stmt: ast.stmt) -> Optional[List[Tuple[str, str]]]:
         targets = [stmt.target]
     else:
         return None
-    out: List[Tuple[str, str]] = []
-    for target in targets:
-        if isinstance(target, ast.Name):
-            out.append(("assign", target.id))
-        elif isinstance(target, (ast.Tuple, ast.List)):
-            out.extend(("assign", el.id) for el in target.elts if isinstance(el, ast.Name))
-    return out
+    return [("assign", name) for target in targets for name in _target_names(target)]

@@ -44,6 +44,9 @@ REBOUND = [
     ),
     pytest.param("def f():\n    return 1\n\n\ndef f():\n    return 2\n", "functions", "f", id="def-rebound-by-def"),
     pytest.param("if flag:\n\n    def f():\n        return 2\n\n\ndef f():\n    return 1\n", "functions", "f", id="def-after-if"),
+    # a starred name of a tuple target is bound too, as the collector binds it
+    pytest.param("f = 1\na, *f = 2, 3\n", "assignments", "f", id="rebound-as-a-starred-target"),
+    pytest.param("def f():\n    return 1\n\n\n[a, *f] = 2, 3\n", "assignments", "f", id="bound-only-as-a-starred-target"),
 ]
 
 

@@ -397,7 +397,7 @@ def test_the_prefilter_takes_enqueue_calls_not_names_with_the_word(text: str, ca
 
 
 _FIXTURE_TEXTS = LAZY_CASES[:-1] + [p.read_text(encoding="utf-8") for p in sorted((Path(__file__).parent / "fixtures").rglob("*.py"))]
-_INSERTS = ["asyncio.create_task(x())", "def m(self): return 1", "x = 1", "# c", "global g", "@staticmethod", "class K: pass"]
+_INSERTS = ["asyncio.create_task(x())", "def m(self): return 1", "x = 1", "# c", "global g", "@staticmethod", "class K: pass", "a, *x = 1, 2"]
 
 
 @settings(max_examples=40, deadline=None)
