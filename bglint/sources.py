@@ -239,8 +239,9 @@ def parse_ast(text: str) -> "ast.Module":
     gives about the code (an invalid escape sequence such as ``"\\d"`` is a SyntaxWarning from
     Python 3.12: printed once per file checked, and an error under ``-W error``), and with
     Python's default recursion limit (a run raises it for libcst), so that an expression nested
-    deeper than CPython compiles raises RecursionError here too (Python 3.10-3.12 count the limit
-    for their tree; 3.9 has none, 3.13 a deeper one of its own)."""
+    deeper than CPython compiles raises RecursionError here too (Python 3.11 and 3.12 count the
+    limit for their tree, 3.13 a deeper one of its own; on 3.9 and 3.10, which build any depth, a
+    tree more than :data:`_MAX_AST_DEPTH` levels deep raises it)."""
     import ast
     import warnings
 
@@ -258,10 +259,45 @@ def parse_ast(text: str) -> "ast.Module":
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return ast.parse(text)
+            tree = ast.parse(text)
     finally:
         if lowered:
             sys.setrecursionlimit(old)
+    if _AST_HAS_NO_DEPTH_LIMIT and _may_nest_deeply(text) and _deeper_than(tree, _MAX_AST_DEPTH):
+        raise RecursionError(f"an expression nested more than {_MAX_AST_DEPTH} levels deep")
+    return tree
+
+
+# Python 3.9 and 3.10 build the tree of an operator chain of any length (`1 + 1 + ...`, 20,000
+# terms: a tree 20,000 levels deep), which libcst then parses in time quadratic in its length (four
+# minutes); Python 3.11 and later refuse one about 3,000 levels deep (RecursionError).
+_AST_HAS_NO_DEPTH_LIMIT = sys.version_info < (3, 11)
+_MAX_AST_DEPTH = 3_000
+_OPERATOR_CHARS = "+-*/%@&|^~<>="
+
+
+def _may_nest_deeply(text: str) -> bool:
+    """Whether ``text`` has enough operators (each level of a chain needs one) for a chain
+    :data:`_MAX_AST_DEPTH` deep: most files have not, and are not walked."""
+    total = text.count("and") + text.count("or") + text.count("not")
+    for ch in _OPERATOR_CHARS:
+        total += text.count(ch)
+        if total > _MAX_AST_DEPTH:
+            return True
+    return total > _MAX_AST_DEPTH
+
+
+def _deeper_than(tree: "ast.AST", limit: int) -> bool:
+    """Whether ``tree`` has a node more than ``limit`` levels down (walked without recursion)."""
+    import ast
+
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return False
 
 
 def release_freed_memory() -> None:
