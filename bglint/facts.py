@@ -1040,6 +1040,9 @@ def _plan(source: str, eager: "re.Pattern[str]") -> Optional[_Plan]:
     left-out statement binds, and which of them a later statement rebinds."""
     if not eager.pattern:
         return None
+    within = getattr(eager, "within", None)
+    if within is not None:
+        eager = within(source)
     try:
         module = sources.parse_ast(source)
     except RecursionError:

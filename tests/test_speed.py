@@ -378,6 +378,22 @@ def test_prefilter_answers_as_its_pattern(pieces: list) -> None:
         assert pattern.fullmatch(text, found.start(), found.end()) is not None
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_PREFILTER_PIECES), max_size=12), st.data())
+def test_the_prefilter_within_a_text_answers_as_the_whole_for_its_parts(pieces: list, data: st.DataObject) -> None:
+    from bglint.report import PREFILTER
+
+    text = "".join(pieces)
+    start = data.draw(st.integers(0, len(text)))
+    part = text[start : data.draw(st.integers(start, len(text)))]
+    narrowed = PREFILTER.within(text)
+    found, want = narrowed.search(part), PREFILTER.search(part)
+    assert (found is None) == (want is None)
+    if found is not None:
+        assert re.compile(PREFILTER.pattern).fullmatch(part, found.start(), found.end()) is not None
+    assert PREFILTER.within("nothing to see").search("add_task(f)") is None  # only the words it holds
+
+
 @pytest.mark.parametrize(
     "text, can_hold",
     [
