@@ -1170,40 +1170,57 @@ def _needed_now(text: str, stmt: ast.stmt, eager: "re.Pattern[str]", aliases: "O
     return _GLOBAL.search(text) is not None and "import" in text and _imports_a_global(stmt)
 
 
-_SEND_METHODS = ("send", "send_with_options")
+# The prefilter's words whose call is a hand-off only if what is called resolves outside the
+# function: (the word, a spelling of it no word of the pattern matches, the names called).
+# Dramatiq's `.send` and Celery's `.delay`/`.apply_async` resolve their receiver to an actor or
+# task (HandoffFinder._decorated_task_site), `create_task`/`ensure_future` (called as a method or
+# by a bare name) must qualify to asyncio's (HandoffFinder._site, and BG305).
+_RESOLVED_CALLS = (
+    (".send", ".s_nd", ("send", "send_with_options")),
+    (".delay(", ".d_lay(", ("delay",)),
+    ("apply_async", "apply_as_nc", ("apply_async",)),
+    ("create_task", "create_t_sk", ("create_task",)),
+    ("ensure_future", "ensure_f_ture", ("ensure_future",)),
+)
+_RESOLVED_METHODS = frozenset(name for _, _, called in _RESOLVED_CALLS for name in called)
+_RESOLVED_NAMES = frozenset({"create_task", "ensure_future"})  # also hand-offs called bare
 
 
 def _may_hold_handoff(text: str, stmt: ast.stmt, eager: "re.Pattern[str]") -> bool:
-    """Whether a statement whose ``text`` matches ``eager`` can hold a hand-off: some match is no
-    Dramatiq-style ``.send(``, or the statement (not a def or class: True) makes a ``.send`` call
-    that may be one (:func:`_sends_only_on_locals`). In a web project most ``.send(`` are a
-    websocket's, a generator's, an HTTP client's or a socket's, reached through a parameter or a
-    local (``websocket.send``, ``self.channel.send``, ``client.send``), and most of the defs that
-    spell it hold nothing else."""
-    if not isinstance(stmt, _DEFS) or ".send" not in text:
+    """Whether a def or class (else True) whose ``text`` matches ``eager`` can hold a hand-off:
+    some match is another word than those of :data:`_RESOLVED_CALLS`, or one of their calls may
+    resolve outside the function (:func:`_calls_only_on_locals`). Most ``.send(`` in a web project
+    are a websocket's, a generator's, an HTTP client's or a socket's, and many ``create_task`` an
+    event loop's or a task group's, reached through a parameter or a local (``websocket.send``,
+    ``self.loop.create_task``, ``tg.create_task``)."""
+    if not isinstance(stmt, _DEFS):
         return True
-    # no other word of the pattern has ".send" in it: with those spelt otherwise, a match is another's
-    if eager.search(text.replace(".send", ".s_nd")) is not None:
-        return True
+    masked = text
+    for word, stand_in, _ in _RESOLVED_CALLS:
+        masked = masked.replace(word, stand_in)
+    if masked == text or eager.search(masked) is not None:
+        return True  # another word matches
     first = min([stmt.lineno] + [d.lineno for d in stmt.decorator_list])
-    lines, at = [], text.find(".send")
-    while at >= 0:
-        lines.append(first + text.count("\n", 0, at))
-        at = text.find(".send", at + 1)
-    return not _sends_only_on_locals(stmt, lines, ":=" in text)
+    lines: List[int] = []
+    for word, _, _ in _RESOLVED_CALLS:
+        at = text.find(word)
+        while at >= 0:
+            lines.append(first + text.count("\n", 0, at))
+            at = text.find(word, at + 1)
+    return not _calls_only_on_locals(stmt, sorted(lines), ":=" in text)
 
 
-def _sends_only_on_locals(node: ast.stmt, send_lines: Sequence[int], walrus: bool) -> bool:
-    """Whether every ``x.send(...)``/``x.send_with_options(...)`` call in the def or class ``node``
-    is made on something no hand-off search can take for a Dramatiq actor: a name (or an attribute
-    chain from a name: ``self.ws.send``) that a def the call is in binds, as a parameter or as
+def _calls_only_on_locals(node: ast.stmt, call_lines: Sequence[int], walrus: bool) -> bool:
+    """Whether every call of :data:`_RESOLVED_CALLS` in the def or class ``node`` is made on
+    something no hand-off search can resolve: a name (or an attribute chain from a name:
+    ``self.ws.send``, ``loop.create_task``) that a def the call is in binds, as a parameter or as
     :class:`_Collector` records its locals (:func:`_binds_own`), or an expression that is no name
-    at all (``Message(...).send``). The search resolves the receiver
-    (``HandoffFinder._decorated_task_site`` -> ``Project.resolve_expr``), and a name a function
-    binds resolves to nothing there. Where that is not certain the answer is False: a call in a
-    class body, a decorator, a default or an annotation; a name declared ``global``, or that the
-    def also binds with a nested def or class, or imports. Only the nodes on the lines
-    ``send_lines`` (sorted) are looked at; ``walrus``: whether the text may hold a ``:=``."""
+    at all (``Message(...).send``). The search resolves it with ``Project.resolve_expr`` or
+    ``ModuleFacts.qualify``, and a name a function binds resolves to nothing there. Where that is
+    not certain the answer is False: a call in a class body, a decorator, a default or an
+    annotation; a name declared ``global``, or that the def also binds with a nested def or class,
+    or imports. Only the nodes on the lines ``call_lines`` (sorted) are looked at; ``walrus``:
+    whether the text may hold a ``:=``."""
     names: Dict[int, Tuple[frozenset, frozenset]] = {}  # id(def) -> (its own names, never its own)
     # (node, the defs it is in, innermost last); a class body or a def's header is in none
     stack: List[Tuple[ast.AST, Tuple[ast.AST, ...]]] = [(node, ())]
@@ -1211,9 +1228,9 @@ def _sends_only_on_locals(node: ast.stmt, send_lines: Sequence[int], walrus: boo
         here, chain = stack.pop()
         line = getattr(here, "lineno", None)
         if line is not None:
-            at = bisect.bisect_left(send_lines, line)
-            if at == len(send_lines) or send_lines[at] > (getattr(here, "end_lineno", None) or line):
-                continue  # no `.send` on its lines
+            at = bisect.bisect_left(call_lines, line)
+            if at == len(call_lines) or call_lines[at] > (getattr(here, "end_lineno", None) or line):
+                continue  # none of the words on its lines
         if isinstance(here, (ast.FunctionDef, ast.AsyncFunctionDef)):
             header = [*here.decorator_list, *here.args.defaults, *(d for d in here.args.kw_defaults if d is not None)]
             header += [a.annotation for a in _all_args(here.args) if a.annotation is not None]
@@ -1225,10 +1242,15 @@ def _sends_only_on_locals(node: ast.stmt, send_lines: Sequence[int], walrus: boo
         if isinstance(here, ast.ClassDef):
             stack.extend((child, ()) for child in ast.iter_child_nodes(here))
             continue
-        if isinstance(here, ast.Call) and isinstance(here.func, ast.Attribute) and here.func.attr in _SEND_METHODS:
-            root = here.func.value
-            while isinstance(root, ast.Attribute):
-                root = root.value
+        if isinstance(here, ast.Call):
+            func = here.func
+            root: Optional[ast.expr] = None
+            if isinstance(func, ast.Attribute) and func.attr in _RESOLVED_METHODS:
+                root = func.value
+                while isinstance(root, ast.Attribute):
+                    root = root.value
+            elif isinstance(func, ast.Name) and func.id in _RESOLVED_NAMES:
+                root = func
             if isinstance(root, ast.Name) and not any(_binds_own(fn, root.id, names, walrus) for fn in chain):
                 return False
         stack.extend((child, chain) for child in ast.iter_child_nodes(here))
@@ -1237,7 +1259,7 @@ def _sends_only_on_locals(node: ast.stmt, send_lines: Sequence[int], walrus: boo
 
 def _binds_own(fn: ast.AST, name: str, memo: Dict[int, Tuple[frozenset, frozenset]], walrus: bool) -> bool:
     """Whether the def ``fn`` binds ``name`` as one of its own names, for certain (see
-    :func:`_sends_only_on_locals`); ``walrus``: whether its text may hold a ``:=``."""
+    :func:`_calls_only_on_locals`); ``walrus``: whether its text may hold a ``:=``."""
     found = memo.get(id(fn))
     if found is None:
         assert isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))

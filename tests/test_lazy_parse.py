@@ -122,7 +122,15 @@ APPS.append(
 # each def sends on `index`, `ws`, `actor` or `msg`; below them all four are Dramatiq actors, so a
 # name that is not the def's own local resolves to one
 SENDS = (
-    "import dramatiq\n\n\n"
+    "import asyncio\nfrom asyncio import ensure_future\n\nimport dramatiq\nfrom celery import shared_task\n\n\n"
+    "async def work():\n    pass\n\n\n"
+    "def spawn_local(loop):\n    loop.create_task(work())\n\n\n"
+    "async def spawn_group():\n    async with asyncio.TaskGroup() as tg:\n        tg.create_task(work())\n\n\n"
+    "def bare(create_task):\n    create_task(work())\n\n\n"
+    "def celery_local(job):\n    job.delay(1)\n\n\n"
+    "def spawn(x):\n    asyncio.create_task(work())\n\n\n"
+    "def bare_global():\n    ensure_future(work())\n\n\n"
+    "def celery_global():\n    job.delay(1)\n    job.apply_async(args=[1])\n\n\n"
     "async def chat(websocket):\n    await websocket.send('hi')\n\n\n"
     "class Hub:\n    def push(self, msg):\n        self.channel.send(msg)\n\n    def last(self):\n        pass\n\n\n"
     "def relay(gen):\n    def inner():\n        return gen.send(1)\n\n    return inner\n\n\n"
@@ -144,23 +152,25 @@ SENDS = (
     "def in_default(ws=actor.send(1)):\n    pass\n\n\n"
     "class Body:\n    sent = index.send(1)\n\n\n"
     + "".join(f"@dramatiq.actor\ndef {name}(x=None) -> None:\n    pass\n\n\n" for name in ("index", "ws", "actor", "msg"))
+    + "@shared_task\ndef job(x=None) -> None:\n    pass\n\n\n"
     + "DONE = True\n"
 )
-LEFT_OUT = {"chat", "Hub", "relay", "made", "local", "loop", "walrus", "opened"}
+LEFT_OUT = {"chat", "Hub", "relay", "made", "local", "loop", "walrus", "opened", "spawn_local", "spawn_group", "bare", "celery_local"}
 
 
 def test_a_def_that_sends_only_on_its_own_names_is_left_out(tmp_path: Path) -> None:
-    """`.send(` is Dramatiq's hand-off only on a name that can be an actor: a name the def binds
-    (a parameter, a local), or no name at all, never is. Anything else, or where that is not
-    certain, is parsed with the module; the hand-offs found are those a whole parse finds."""
+    """`.send(` is Dramatiq's hand-off only on a name that can be an actor (`.delay(` Celery's,
+    on a task; `create_task` asyncio's): a name the def binds (a parameter, a local), or no name at
+    all, never is. Anything else, or where that is not certain, is parsed with the module; the
+    hand-offs found are those a whole parse finds."""
     from bglint.handoffs import HandoffFinder
     from bglint.semantics import Semantics
 
     lazy = build("m.py", "m", "", SENDS, PREFILTER)
     parsed = set(dict.keys(lazy.functions)) | set(dict.keys(lazy.classes))
     known = set(lazy.functions) | set(lazy.classes)
-    assert known - parsed == LEFT_OUT | {"index", "ws", "actor", "msg"}  # the actors spell no hand-off
-    assert parsed == {"queue_it", "from_lambda", "imported_over", "nested_over", "global_over", "caught", "comprehension", "augmented", "walrus_inside", "class_inside", "in_default", "Body"}
+    assert known - parsed == LEFT_OUT | {"index", "ws", "actor", "msg", "job", "work"}  # they spell no hand-off
+    assert parsed == {"spawn", "bare_global", "celery_global", "queue_it", "from_lambda", "imported_over", "nested_over", "global_over", "caught", "comprehension", "augmented", "walrus_inside", "class_inside", "in_default", "Body"}
 
     path = tmp_path / "app.py"
     path.write_text(SENDS, encoding="utf-8")
@@ -171,7 +181,9 @@ def test_a_def_that_sends_only_on_its_own_names_is_left_out(tmp_path: Path) -> N
         sites = HandoffFinder(project, Semantics(project)).sites(module)
         found.append(sorted((module.position(s.call).start.line, module.code_for(s.call)) for s in sites))
     assert found[0] == found[1]
-    assert len(found[0]) == 10  # the ones that resolve to an actor (not `imported_over`'s and `nested_over`'s)
+    # the ones that resolve to an actor (not `imported_over`'s and `nested_over`'s), a Celery task
+    # or asyncio's create_task / ensure_future
+    assert len(found[0]) == 14
 
 
 def _positions(facts: object, node: object) -> List[Tuple[str, int, int, int, int]]:
