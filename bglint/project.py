@@ -121,13 +121,11 @@ class Project:
         if frames is None:
             value = store[key] = compute()
             return value
-        frames.append(set())
+        self.begin()
         try:
             value = compute()
         finally:
-            deps = frames.pop()
-            if frames:
-                frames[-1] |= deps
+            deps = self.end()
         store[key] = value
         self._memo_deps[(id(store), key)] = deps  # popped: nothing adds to it any more
         return value
@@ -160,8 +158,7 @@ class Project:
     def facts(self, path: Path) -> ModuleFacts:
         """Parse ``path`` (once) and return its facts; raises :class:`sources.SourceError`."""
         path = self.real(path)
-        if self._frames:
-            self._frames[-1].add(str(path))
+        self.depend(str(path))
         if path in self._errors:
             raise sources.SourceError(self._errors[path])
         cached = self._facts.get(path)
