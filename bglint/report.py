@@ -45,25 +45,19 @@ class _Prefilter:
     found by substring searches first. The regexes are compiled when first used (a run that the
     cache answers uses none)."""
 
-    def __init__(self, pattern: str, words: Optional[Tuple[str, ...]] = None, parent: "Optional[_Prefilter]" = None) -> None:
+    def __init__(self, pattern: str) -> None:
         self.pattern = pattern
-        self._words = words  # the words searched for (None: all of them)
-        self._parent = parent
 
     @functools.cached_property
     def regex(self) -> "re.Pattern[str]":
-        return self._parent.regex if self._parent is not None else re.compile(self.pattern)
+        return re.compile(self.pattern)
 
     @functools.cached_property
     def _literals(self) -> "List[Tuple[str, re.Pattern[str]]]":
-        if self._parent is not None:
-            return [(word, regex) for word, regex in self._parent._literals if word in self._words]  # type: ignore[operator]
         return [(word, re.compile(re.escape(word))) for word in _LITERALS]
 
     @functools.cached_property
     def _guarded(self) -> "List[Tuple[str, re.Pattern[str]]]":
-        if self._parent is not None:
-            return [(word, regex) for word, regex in self._parent._guarded if word in self._words]  # type: ignore[operator]
         return [(word, re.compile(regex)) for word, regex in _GUARDED]
 
     def search(self, text: str, *args: int) -> "Optional[re.Match[str]]":
@@ -85,8 +79,12 @@ class _Prefilter:
     def within(self, text: str) -> "_Prefilter":
         """The same search for the parts of ``text``: only the words ``text`` holds are looked
         for (the planner searches each statement of a module, and most modules hold one or two)."""
-        root = self._parent or self
-        return _Prefilter(self.pattern, tuple(word for word in (*_LITERALS, *(w for w, _ in _GUARDED)) if word in text), root)
+        narrowed = _Prefilter(self.pattern)
+        # what the cached properties would compute, narrowed: the same compiled regexes
+        narrowed.regex = self.regex
+        narrowed._literals = [(word, regex) for word, regex in self._literals if word in text]
+        narrowed._guarded = [(word, regex) for word, regex in self._guarded if word in text]
+        return narrowed
 
 
 PREFILTER = _Prefilter(_PATTERN)
