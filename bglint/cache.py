@@ -155,10 +155,9 @@ class Deps:
         self.lint = lint
         self.index = index
 
-    def to_json(self, by_resolved: Dict[str, str], records: Dict[str, Any]) -> Dict[str, Any]:
-        """As numbers: the position of each file among the entry's records (-1: any file, also
+    def to_json(self, by_resolved: Dict[str, str], position: Dict[str, int]) -> Dict[str, Any]:
+        """As numbers: the ``position`` of each file among the entry's records (-1: any file, also
         for a file with no record, so that a change anywhere re-analyses what read it)."""
-        position = {name: i for i, name in enumerate(records)}
 
         def pos(path: str) -> int:
             return position.get(by_resolved.get(path, ""), -1)
@@ -349,7 +348,7 @@ class Cache:
             "errors": {str(i): [[e.message, e.internal] for e in errors] for i, (_, errors) in kept if errors},
         }
         if deps is not None:
-            data.update(deps.to_json(by_resolved, records))
+            data.update(deps.to_json(by_resolved, position))
         return self._write(data)
 
     def _write(self, data: Dict[str, Any]) -> bool:
