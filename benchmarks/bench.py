@@ -70,6 +70,7 @@ never "from disk". POSIX only (``os.wait4``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import importlib.util
 import json
@@ -85,7 +86,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus as corpus_mod  # noqa: E402  (the sibling script, importable without a package)
@@ -311,6 +312,17 @@ def measure(cmd: Sequence[str], cwd: Path, scratch: Path, json_stdout: bool = Fa
 EDIT = b"\n# an edit by bglint's benchmark\n"
 
 
+@contextlib.contextmanager
+def _edited(path: Path) -> Iterator[None]:
+    """``path`` with :data:`EDIT` appended, put back afterwards whatever happens."""
+    original = path.read_bytes()
+    try:
+        path.write_bytes(original + EDIT)
+        yield
+    finally:
+        path.write_bytes(original)
+
+
 def run_job(job: Job, repeat: int, cwd: Path, scratch: Path) -> Result:
     """``job.cmd`` timed ``repeat`` times (after an untimed run when it primes); with ``edits``,
     twice per file instead: after a comment is appended to it, and after it is put back. Then,
@@ -322,20 +334,12 @@ def run_job(job: Job, repeat: int, cwd: Path, scratch: Path) -> Result:
         measure(job.cmd, cwd, scratch)
     if job.edits:
         for path in job.edits:
-            original = path.read_bytes()
-            try:
-                path.write_bytes(original + EDIT)
+            with _edited(path):
                 result.runs.append(measure(job.cmd, cwd, scratch, sample=sample))
-            finally:
-                path.write_bytes(original)
             result.runs.append(measure(job.cmd, cwd, scratch, sample=sample))
         if job.memory_run:
-            original = job.edits[0].read_bytes()
-            try:
-                job.edits[0].write_bytes(original + EDIT)
+            with _edited(job.edits[0]):
                 result.memory = measure(job.cmd, cwd, scratch, sample=True)
-            finally:
-                job.edits[0].write_bytes(original)
             measure(job.cmd, cwd, scratch)  # the cache as it was
         return result
     for _ in range(max(repeat, job.repeat)):
