@@ -14,10 +14,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python < 3.11 only
-    import tomli as tomllib
 
 
 class ConfigError(Exception):
@@ -163,10 +159,27 @@ def _toml(path: Path) -> Dict[str, Any]:
     return _toml_text(path.read_text(encoding="utf-8"))
 
 
+class TomlError(ValueError):
+    """A TOML document that does not parse (what tomllib's ``TOMLDecodeError`` said)."""
+
+
+def _loads(text: str) -> Dict[str, Any]:
+    """``tomllib.loads``; the parser is imported here, when a document is parsed (most runs parse
+    none: a pyproject that cannot name bglint is not parsed, see :func:`_may_name_bglint`)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python < 3.11 only
+        import tomli as tomllib
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise TomlError(str(err)) from None
+
+
 def _toml_text(text: str) -> Dict[str, Any]:
     found = _TOML_SEEN.get(text)
     if found is None:
-        found = tomllib.loads(text)
+        found = _loads(text)
         if len(_TOML_SEEN) > 64:
             _TOML_SEEN.clear()
         _TOML_SEEN[text] = found
@@ -189,7 +202,7 @@ def find_config(start: Path) -> Optional[Path]:
                 if not _may_name_bglint(text):
                     continue
                 data = _toml_text(text)
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            except (OSError, UnicodeDecodeError, TomlError):
                 continue  # a broken unrelated pyproject is not ours to reject; an explicit --config is
             if isinstance(data.get("tool"), dict) and "bglint" in data["tool"]:
                 return pyproject
@@ -207,7 +220,7 @@ def load_file(path: Path) -> RawConfig:
         data = copy.deepcopy(_toml(path))
     except OSError as err:
         raise ConfigError(f"cannot read config {path}: {err.strerror or err}") from None
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+    except (UnicodeDecodeError, TomlError) as err:
         raise ConfigError(f"invalid TOML in {path}: {err}") from None
     if path.name == "pyproject.toml":
         table = data.get("tool", {}).get("bglint", {}) if isinstance(data.get("tool"), dict) else {}
@@ -264,6 +277,16 @@ def resolve_selection(
 _PIN = re.compile(r"""(?ix)^\s*["']?fastapi(?:\[[^\]]*\])?\s*(==|~=|>=|===)\s*v?([0-9][0-9.]*)""")
 
 
+_FASTAPI = re.compile("(?i)fastapi")
+
+
+def _may_name_fastapi(text: str) -> bool:
+    """Whether a TOML document can require FastAPI: it spells the name in some case (as :data:`_PIN`
+    matches it), or holds a backslash (an escape, or a line continuation in a multi-line string,
+    can spell it otherwise). Every run looks for the pin: a pyproject that cannot is not parsed."""
+    return "\\" in text or _FASTAPI.search(text) is not None
+
+
 def detect_fastapi_pin(root: Path) -> Optional[Version]:
     """The lowest FastAPI version the project allows, from its pyproject or requirements files."""
     candidates: List[Path] = []
@@ -277,9 +300,11 @@ def detect_fastapi_pin(root: Path) -> Optional[Version]:
         except (OSError, UnicodeDecodeError):
             continue
         if path.suffix == ".toml":
+            if not _may_name_fastapi(text):
+                continue
             try:
                 data = _toml_text(text)
-            except tomllib.TOMLDecodeError:
+            except TomlError:
                 continue
             lines = list(data.get("project", {}).get("dependencies", []) or [])
             poetry = data.get("tool", {}).get("poetry", {}).get("dependencies", {})

@@ -121,6 +121,10 @@ def test_git_ignores_are_matched_by_path_below_the_folder_walked(tmp_path: Path,
         ("pyproject.toml", "[project]\nname='x'\ndependencies = ['fastapi~=0.110.0']\n", (0, 110, 0)),
         ("pyproject.toml", "[tool.poetry.dependencies]\nfastapi = '^0.95.1'\n", (0, 95, 1)),
         ("requirements.txt", "fastapi\n", None),
+        ("pyproject.toml", "[project]\ndependencies = ['FastAPI>=0.112']\n", (0, 112)),
+        # spelled with an escape, or across a line continuation of a multi-line string
+        ("pyproject.toml", "[project]\ndependencies = [\"fast\\u0061pi>=0.101\"]\n", (0, 101)),
+        ("pyproject.toml", '[project]\ndependencies = [\"\"\"fast\\\n   api>=0.102\"\"\"]\n', (0, 102)),
     ],
 )
 def test_fastapi_pin(tmp_path: Path, name: str, text: str, expected: object) -> None:
@@ -208,6 +212,17 @@ def test_exclude_is_fnmatch_on_a_component_or_the_relative_path(tmp_path: Path, 
     assert [discovery.is_excluded(Path(rel), patterns, tmp_path) for rel in rels] == [excluded(rel) for rel in rels]
 
 
+def test_the_pin_is_looked_for_only_in_a_pyproject_that_can_name_fastapi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bglint import config
+
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\ndependencies = ['starlette>=0.40']\n")
+    parsed: list = []
+    monkeypatch.setattr(config, "_loads", lambda text: parsed.append(text) or {})
+    assert detect_fastapi_pin(tmp_path) is None and parsed == []
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\ndependencies = ['fastapi>=0.110']\n")
+    assert detect_fastapi_pin(tmp_path) is None and len(parsed) == 1
+
+
 def test_a_pyproject_is_parsed_only_if_it_can_name_bglint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A key spelled with an escape is found; a pyproject that cannot spell the key is not parsed."""
     from bglint import config
@@ -217,6 +232,6 @@ def test_a_pyproject_is_parsed_only_if_it_can_name_bglint(tmp_path: Path, monkey
     assert config.load_file(tmp_path / "pyproject.toml").values == {"select": ["BG301"]}
     (tmp_path / "pyproject.toml").write_text("[tool.ruff]\nline-length = 100\n")
     parsed: list = []
-    monkeypatch.setattr(config.tomllib, "loads", lambda text: parsed.append(text) or {})
+    monkeypatch.setattr(config, "_loads", lambda text: parsed.append(text) or {})
     assert config.find_config(tmp_path) is None
     assert parsed == []
