@@ -339,7 +339,6 @@ def _run_project(
     can hold a hand-off, else with the engine. ``missed``: the caller found no cached report; the
     project's other files, the cache entry it looked in, and what changed since the entry (if only
     some files' content did: then only what they can affect is analysed again)."""
-    from bglint import sources
     from bglint.report import Report, candidates, context_names
 
     store: Optional[Cache] = None
@@ -360,6 +359,8 @@ def _run_project(
         redone = rerun(settings, files, context, stale, ReadLog())
         if redone is not None and _with_texts(redone):
             return redone
+    from bglint import sources  # not before: a replayed run reads no file
+
     # every file is read once here; the engine's project starts from these texts
     read: Dict[Path, sources.Source] = {}
     log = None  # the files as read, for the cache entry
@@ -420,12 +421,15 @@ def _report_from_cache(data: dict, files: Sequence[Path]) -> Optional["Report"]:
 def _with_texts(report: "Report") -> bool:
     """Read the text of each file ``report`` has findings in that it lacks (the reporters quote
     them); False if one cannot be read any more."""
+    missing = [f.path for f in report.findings if f.path not in report.texts]
+    if not missing:
+        return True
     from bglint import sources
 
     try:
-        for f in report.findings:
-            if f.path not in report.texts:
-                report.texts[f.path] = sources.read(f.path).text
+        for path in missing:
+            if path not in report.texts:
+                report.texts[path] = sources.read(path).text
     except sources.SourceError:
         return False
     return True

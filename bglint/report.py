@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
-from bglint import discovery, sources
+from bglint import discovery
 
 if TYPE_CHECKING:  # pragma: no cover
     from bglint.config import Settings
@@ -269,6 +269,8 @@ def context_names(
 def candidates(paths: Iterable[Path], read: Callable[[Path], "sources.Source"], errors: Optional[List[FileError]] = None) -> List[Path]:
     """The ``paths`` whose text can hold a hand-off (:data:`PREFILTER`), read with ``read``; a
     file that cannot be read is left out, and reported in ``errors`` when it is given."""
+    from bglint import sources  # not at the top: a replayed run reads no file
+
     kept: List[Path] = []
     for path in paths:
         try:

@@ -283,6 +283,20 @@ def test_a_run_without_any_possible_hand_off_never_loads_the_parser(tmp_path: Pa
     assert out.stdout.split() == ["0", "False"], out.stderr
 
 
+def test_a_replay_without_findings_loads_no_reader_no_toml_parser_no_engine(tmp_path: Path) -> None:
+    """What pre-commit runs on a file without a hand-off, once the cache holds it: the modules that
+    read sources, parse TOML and analyse are not imported (start-up is most of such a run)."""
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    (tmp_path / "a.py").write_text("import time\n\n\ndef f():\n    time.sleep(1)\n")
+    code = (
+        "import sys\nfrom bglint.cli import main\ntry:\n    main(['check', 'a.py'])\nexcept SystemExit as e:\n"
+        "    print(e.code, *[m for m in ('bglint.sources', 'tomllib', 'tomli', 'bglint.engine', 'libcst') if m in sys.modules])\n"
+    )
+    runs = [subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60) for _ in range(2)]
+    assert runs[0].stdout.split()[:2] == ["0", "bglint.sources"], runs[0].stderr  # the first run reads a.py
+    assert runs[1].stdout.split() == ["0"], runs[1].stderr
+
+
 def test_the_entry_names_files_as_resolving_them_would(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """report.real_file (one lstat per file, one per folder) against Path.resolve, symlinks included."""
     from bglint.report import real_file

@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Dict, List
 
 import click
 
-from bglint import sources
 from bglint.reporters import Output
 
 if TYPE_CHECKING:  # pragma: no cover - a run that finds nothing need not import the model
@@ -24,6 +23,10 @@ def render_concise(out: Output) -> str:
 
 
 def render_full(out: Output) -> str:
+    if not out.findings:
+        return ""
+    from bglint import sources  # not at the top: a run that finds nothing reads no source
+
     parts: List[str] = []
     split: Dict[str, List[str]] = {}  # each file's lines, split once for all its findings
     for f in out.findings:
