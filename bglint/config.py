@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import functools
 import re
 import sys
 from dataclasses import dataclass, field, replace
@@ -35,7 +36,8 @@ class Settings:
     heavy_modules: Tuple[str, ...] = ()
     bg204_sleep_threshold: float = 30.0
     max_call_depth: int = 3
-    target_fastapi: Optional[Version] = None
+    target_fastapi: Optional[Version] = None  # `target-fastapi` as configured
+    pin_sources: PinSources = ()  # without it: what the project's pin is read from (see read_pin_sources)
     respect_gitignore: bool = True
     cache_dir: Optional[Path] = None
     root: Optional[Path] = None  # folder of the config file (or the first path)
@@ -53,8 +55,10 @@ class Settings:
         return frozenset(out)
 
     def fastapi_at_least(self, *version: int) -> bool:
-        """Whether the target FastAPI is ``version`` or newer (an unknown target counts as current)."""
-        return self.target_fastapi is None or self.target_fastapi >= version
+        """Whether the target FastAPI is ``version`` or newer (an unknown target counts as current):
+        the configured one, else the project's pin."""
+        target = self.target_fastapi if self.target_fastapi is not None else pin_of(self.pin_sources)
+        return target is None or target >= version
 
 
 def _relative(path: Path, root: Optional[Path]) -> str:
@@ -277,31 +281,33 @@ def resolve_selection(
 _PIN = re.compile(r"""(?ix)^\s*["']?fastapi(?:\[[^\]]*\])?\s*(==|~=|>=|===)\s*v?([0-9][0-9.]*)""")
 
 
-_FASTAPI = re.compile("(?i)fastapi")
+_PIN_FILES = ("pyproject.toml", "requirements.txt", "requirements.in", "requirements/base.txt", "requirements/prod.txt")
+PinSources = Tuple[Tuple[str, str], ...]
 
 
-def _may_name_fastapi(text: str) -> bool:
-    """Whether a TOML document can require FastAPI: it spells the name in some case (as :data:`_PIN`
-    matches it), or holds a backslash (an escape, or a line continuation in a multi-line string,
-    can spell it otherwise). Every run looks for the pin: a pyproject that cannot is not parsed."""
-    return "\\" in text or _FASTAPI.search(text) is not None
+def read_pin_sources(root: Path) -> PinSources:
+    """The files of ``root`` that :func:`pin_of` reads the FastAPI pin from, by name, with their
+    text. The settings keep them, and the pin is parsed when a rule first asks for it: a run that
+    the cache answers parses no TOML."""
+    found = []
+    for name in _PIN_FILES:
+        try:
+            found.append((name, (root / name).read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError):
+            continue
+    return tuple(found)
 
 
 def detect_fastapi_pin(root: Path) -> Optional[Version]:
     """The lowest FastAPI version the project allows, from its pyproject or requirements files."""
-    candidates: List[Path] = []
-    for name in ("pyproject.toml", "requirements.txt", "requirements.in", "requirements/base.txt", "requirements/prod.txt"):
-        p = root / name
-        if p.is_file():
-            candidates.append(p)
-    for path in candidates:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue
-        if path.suffix == ".toml":
-            if not _may_name_fastapi(text):
-                continue
+    return pin_of(read_pin_sources(root))
+
+
+@functools.lru_cache(maxsize=8)
+def pin_of(found: PinSources) -> Optional[Version]:
+    """The lowest FastAPI version that the texts of :func:`read_pin_sources` allow."""
+    for name, text in found:
+        if name.endswith(".toml"):
             try:
                 data = _toml_text(text)
             except TomlError:
@@ -378,7 +384,8 @@ def build_settings(
         heavy_modules=_str_list("heavy-modules", v.get("heavy-modules", [])),
         bg204_sleep_threshold=_number("bg204-sleep-threshold", v.get("bg204-sleep-threshold", 30.0)),
         max_call_depth=_int("max-call-depth", v.get("max-call-depth", 3)),
-        target_fastapi=parse_version(target) if target else detect_fastapi_pin(root),
+        target_fastapi=parse_version(target) if target else None,
+        pin_sources=() if target else read_pin_sources(root),
         respect_gitignore=_bool("respect-gitignore", v.get("respect-gitignore", True)),
         cache_dir=(root / cache_dir) if cache_dir else None,
         root=root,

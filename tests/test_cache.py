@@ -112,6 +112,26 @@ def test_the_replay_prints_the_same_report_in_every_format(project: Path) -> Non
         assert (replayed.exit_code, replayed.stdout) == (fresh.exit_code, fresh.stdout), fmt
 
 
+def test_the_projects_fastapi_pin_decides_and_a_changed_pin_is_another_entry(project: Path, no_engine) -> None:
+    """The pin is read from requirements.txt when a rule asks (BG101 holds from 0.106 to 0.117);
+    the cache entry is keyed by the pin files' text."""
+    app = Path(__file__).parent / "fixtures" / "BG101" / "fastapi_0110.py"
+    (project / "app" / "db.py").write_text(app.read_text().split("\n", 1)[1])  # without its test header
+
+    def bg101() -> List[str]:
+        result = runner().invoke(main, ["check", "--output-format", "json", "--select", "BG101", "."])
+        assert result.exit_code in (0, 1), result.output + str(result.exception)
+        return [f"{f['path']}:{f['line']}" for f in json.loads(result.stdout)]
+
+    (project / "requirements.txt").write_text("fastapi==0.110.0\n")
+    assert bg101() == ["app/db.py:19", "app/db.py:24"]
+    (project / "requirements.txt").write_text("fastapi==0.120.0\n")
+    assert bg101() == []
+    no_engine()
+    (project / "requirements.txt").write_text("fastapi==0.110.0\n")
+    assert bg101() == ["app/db.py:19", "app/db.py:24"]  # the first entry, replayed
+
+
 def test_a_changed_task_module_is_analysed_again(project: Path) -> None:
     assert _check() == ["app/tasks.py:5:5:BG201"]
     _touch_later(project / "app" / "tasks.py", TASKS_FINE)
@@ -286,7 +306,7 @@ def test_a_run_without_any_possible_hand_off_never_loads_the_parser(tmp_path: Pa
 def test_a_replay_without_findings_loads_no_reader_no_toml_parser_no_engine(tmp_path: Path) -> None:
     """What pre-commit runs on a file without a hand-off, once the cache holds it: the modules that
     read sources, parse TOML and analyse are not imported (start-up is most of such a run)."""
-    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\ndependencies = ['fastapi>=0.115']\n")
     (tmp_path / "a.py").write_text("import time\n\n\ndef f():\n    time.sleep(1)\n")
     code = (
         "import sys\nfrom bglint.cli import main\ntry:\n    main(['check', 'a.py'])\nexcept SystemExit as e:\n"

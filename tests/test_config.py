@@ -212,15 +212,22 @@ def test_exclude_is_fnmatch_on_a_component_or_the_relative_path(tmp_path: Path, 
     assert [discovery.is_excluded(Path(rel), patterns, tmp_path) for rel in rels] == [excluded(rel) for rel in rels]
 
 
-def test_the_pin_is_looked_for_only_in_a_pyproject_that_can_name_fastapi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_pin_is_parsed_when_a_rule_first_asks_for_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The settings keep the texts the pin is read from; a run that never asks (the cache answers
+    it) parses no TOML."""
     from bglint import config
 
-    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\ndependencies = ['starlette>=0.40']\n")
-    parsed: list = []
-    monkeypatch.setattr(config, "_loads", lambda text: parsed.append(text) or {})
-    assert detect_fastapi_pin(tmp_path) is None and parsed == []
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\ndependencies = ['fastapi>=0.110']\n")
-    assert detect_fastapi_pin(tmp_path) is None and len(parsed) == 1
+    parsed: list = []
+    loads = config._loads
+    monkeypatch.setattr(config, "_loads", lambda text: parsed.append(text) or loads(text))
+    settings = build_settings(RawConfig({}), ALL_CODES, DEFAULT_CODES, root=tmp_path)
+    assert parsed == [] and settings.target_fastapi is None
+    assert settings.fastapi_at_least(0, 106) and not settings.fastapi_at_least(0, 118) and len(parsed) == 1
+    # another text is another settings (and cache key), with its own pin
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\ndependencies = ['fastapi>=0.118']\n")
+    again = build_settings(RawConfig({}), ALL_CODES, DEFAULT_CODES, root=tmp_path)
+    assert again != settings and again.fastapi_at_least(0, 118)
 
 
 def test_a_pyproject_is_parsed_only_if_it_can_name_bglint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
