@@ -66,9 +66,7 @@ class _ProjectState:
     @property
     def engine(self) -> "Engine":
         if self._engine is None:
-            from bglint.engine import Engine
-
-            self._engine = Engine(self.settings, use_noqa=False)
+            self._engine = _load_engine()(self.settings, use_noqa=False)
         return self._engine
 
     @property
@@ -122,6 +120,29 @@ class _ProjectState:
         if PREFILTER.search(text):
             self._candidates.append(path)
         self.run = None
+
+
+_FROZEN = False  # whether this process has frozen its objects (see _load_engine)
+
+
+def _load_engine() -> "type[Engine]":
+    """The engine, imported when a project must be analysed in this process. Its modules and
+    libcst's add some 20,000 objects (classes and functions: dicts of many references each) that
+    live as long as the flake8 process, and each full collection of it walked them all (prefect in
+    one process: 41 full collections took 0.56 s instead of 0.33 s). They are moved out of the
+    cyclic collector's reach once, with everything else alive at that moment (``gc.freeze``),
+    flake8's own long-lived state included (its full collections then take 0.12 s). Frozen
+    objects are still freed when nothing refers to them; only garbage in a reference cycle among
+    them stays until the process ends."""
+    global _FROZEN
+    from bglint.engine import Engine
+
+    if not _FROZEN:
+        import gc
+
+        gc.freeze()
+        _FROZEN = True
+    return Engine
 
 
 _STATES: Dict[Tuple[Optional[Path], Optional[Path]], _ProjectState] = {}

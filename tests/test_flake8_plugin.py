@@ -368,6 +368,31 @@ def test_a_process_answered_from_the_cache_never_loads_the_parser(tmp_path: Path
     assert run() == "BG301 BG302 False"  # replayed
 
 
+def test_a_process_that_loads_the_engine_freezes_its_objects_once(tmp_path: Path) -> None:
+    """The engine's and libcst's modules live as long as the flake8 process: they are moved out
+    of the collector's reach when loaded (gc.freeze), once, however many projects follow."""
+    first = _project(tmp_path / "one", {"pkg/__init__.py": "", "pkg/app.py": APP, "pkg/jobs.py": JOBS})
+    second = _project(tmp_path / "two", {"pkg/__init__.py": "", "pkg/app.py": APP, "pkg/jobs.py": JOBS})
+    script = textwrap.dedent(
+        """\
+        import gc, sys
+        from bglint import flake8_plugin
+        calls, freeze = [], gc.freeze
+        gc.freeze = lambda: calls.append(gc.get_count()) or freeze()
+        counts = [gc.get_freeze_count()]
+        for path in sys.argv[1:]:
+            with open(path, encoding="utf-8") as fh:
+                lines = fh.read().splitlines(keepends=True)
+            found = sorted(text.split()[0] for _, _, text, _ in flake8_plugin.Plugin(None, path, lines).run())
+            counts.append(gc.get_freeze_count())
+        print(" ".join(found), counts[0] == 0, counts[1] > 20000, len(calls) == 1)
+        """
+    )
+    apps = [str(root / "pkg" / "app.py") for root in (first, second)]
+    done = subprocess.run([sys.executable, "-c", script, *apps], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["BG301", "BG302", "True", "True", "True"], done.stderr
+
+
 def test_the_analysis_is_dropped_once_every_file_is_answered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Kept alive, its objects would slow each of flake8's garbage collections for the rest of the
     run; a text that differs from the disk builds it again."""
