@@ -339,7 +339,7 @@ def _run_project(
     can hold a hand-off, else with the engine. ``missed``: the caller found no cached report; the
     project's other files, the cache entry it looked in, and what changed since the entry (if only
     some files' content did: then only what they can affect is analysed again)."""
-    from bglint.report import Report, candidates, context_names
+    from bglint.report import context_names
 
     store: Optional[Cache] = None
     stale: Optional[Stale] = None
@@ -351,6 +351,21 @@ def _run_project(
         replayed, names, store, stale = _replay(settings, files, root)
         if replayed is not None:
             return replayed
+    from bglint import sources  # not before: a replayed run reads no file
+
+    # the collector stays off until the analysis's objects are gone, its cache entry written
+    with sources.collection_paused():
+        return _analyse(settings, files, fix, diff, unsafe, names, store, stale)
+
+
+def _analyse(
+    settings: Settings, files: List[Path], fix: bool, diff: bool, unsafe: bool, names: List[str], store: Optional["Cache"], stale: Optional["Stale"]
+) -> "Report":
+    """:func:`_run_project` past the cache: again only what changed (``stale``), else the whole
+    project, with ``names`` its other files; the report is stored in ``store`` (if any)."""
+    from bglint import sources
+    from bglint.report import Report, candidates
+
     context = [Path(name) for name in names]
     if stale is not None:
         from bglint.cache import ReadLog
@@ -359,8 +374,6 @@ def _run_project(
         redone = rerun(settings, files, context, stale, ReadLog())
         if redone is not None and _with_texts(redone):
             return redone
-    from bglint import sources  # not before: a replayed run reads no file
-
     # every file is read once here; the engine's project starts from these texts
     read: Dict[Path, sources.Source] = {}
     log = None  # the files as read, for the cache entry

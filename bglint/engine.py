@@ -6,7 +6,6 @@ text (tests, editors). Fixing re-lints a file after each round of edits until no
 
 from __future__ import annotations
 
-import gc
 import os
 import traceback
 from pathlib import Path
@@ -148,15 +147,8 @@ class Engine:
         """Lint ``files``; ``context`` files only contribute hand-offs (their findings are not reported).
         ``prefiltered``: the caller has read them already: the ``files`` and ``context`` files that
         can hold a hand-off, and the files it could not read."""
-        # Parsing builds millions of objects that all stay alive until the run ends: Python's cyclic
-        # collector would keep re-scanning them (two fifths of the parse time) to free nothing.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
+        with sources.collection_paused():
             return sources.call_with_deep_stack(lambda: self._check(files, fix, unsafe, write, context, project, prefiltered))
-        finally:
-            if collecting:
-                gc.enable()
 
     def _check(
         self,

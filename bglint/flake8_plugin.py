@@ -192,9 +192,10 @@ def _state_for(path: Path) -> _ProjectState:
 
         stats: Dict[str, os.stat_result] = {}
         state = _ProjectState(settings, context_files([path], settings, root, stats) + ([path] if path.exists() else []))
-        state.findings = _project_findings(state, stats)
-        if state.findings is not None:
-            state.release()
+        with sources.collection_paused():  # until the analysis is dropped (see there)
+            state.findings = _project_findings(state, stats)
+            if state.findings is not None:
+                state.release()
         _STATES[key] = state
     return state
 

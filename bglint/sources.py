@@ -7,6 +7,8 @@ and written back with the same encoding, BOM and line endings; writes are atomic
 from __future__ import annotations
 
 import codecs
+import contextlib
+import gc
 import io
 import os
 import re
@@ -16,7 +18,7 @@ import threading
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, List, Optional, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional, TypeVar, Union
 
 if TYPE_CHECKING:  # libcst is imported when something is parsed, not to read or write a file
     import ast
@@ -298,6 +300,25 @@ def _deeper_than(tree: "ast.AST", limit: int) -> bool:
             return True
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
     return False
+
+
+@contextlib.contextmanager
+def collection_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while the block runs (and as it was after).
+
+    Parsing builds millions of objects that stay alive while the analysis goes on and hold no
+    reference cycles (their memory is freed when the last reference goes): the collector would
+    keep re-scanning them (two fifths of the parse time) to free nothing. Wrap everything that
+    runs while they live: with the collector back on, its next collection of each generation
+    scans them all once (writing litellm's cache entry after the analysis: 0.44 s).
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def release_freed_memory() -> None:

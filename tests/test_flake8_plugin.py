@@ -71,6 +71,13 @@ def _bglint(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     return _run(["-m", "bglint", "check", "--output-format", "concise", *args], cwd)
 
 
+@pytest.fixture(autouse=True)
+def _no_freeze(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plugin in this process must not freeze pytest's objects (see flake8_plugin._load_engine;
+    test_a_process_that_loads_the_engine_freezes_its_objects_once runs it in a process of its own)."""
+    monkeypatch.setattr(flake8_plugin, "_FROZEN", True)
+
+
 def _project(tmp_path: Path, files: Dict[str, str], config: str = "") -> Path:
     root = tmp_path / "proj"
     (root / "pkg").mkdir(parents=True)
@@ -391,6 +398,24 @@ def test_a_process_that_loads_the_engine_freezes_its_objects_once(tmp_path: Path
     apps = [str(root / "pkg" / "app.py") for root in (first, second)]
     done = subprocess.run([sys.executable, "-c", script, *apps], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["BG301", "BG302", "True", "True", "True"], done.stderr
+
+
+def test_the_collector_is_off_until_the_analysis_is_dropped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its collections would scan every object of the analysis while the entry is written."""
+    import gc
+
+    from bglint import cache
+
+    monkeypatch.setattr(flake8_plugin, "_STATES", {})
+    root = _project(tmp_path, {"pkg/__init__.py": "", "pkg/app.py": APP, "pkg/jobs.py": JOBS})
+    seen: List[bool] = []
+    store = cache.Cache.store
+    monkeypatch.setattr(cache.Cache, "store", lambda self, *a, **k: seen.append(gc.isenabled()) or store(self, *a, **k))
+    app = root / "pkg" / "app.py"
+    lines = app.read_text(encoding="utf-8").splitlines(keepends=True)
+    assert gc.isenabled()
+    found = sorted(text.split()[0] for _, _, text, _ in flake8_plugin.Plugin(None, str(app), lines).run())  # type: ignore[arg-type]
+    assert found == ["BG301", "BG302"] and seen == [False] and gc.isenabled()
 
 
 def test_the_analysis_is_dropped_once_every_file_is_answered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
