@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Callable, Dict, Iterable, Iterator, List, Opti
 from bglint import discovery
 
 if TYPE_CHECKING:  # pragma: no cover
+    from bglint import sources
     from bglint.config import Settings
     from bglint.model import Finding
 
