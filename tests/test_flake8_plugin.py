@@ -392,12 +392,12 @@ def test_a_process_that_loads_the_engine_freezes_its_objects_once(tmp_path: Path
                 lines = fh.read().splitlines(keepends=True)
             found = sorted(text.split()[0] for _, _, text, _ in flake8_plugin.Plugin(None, path, lines).run())
             counts.append(gc.get_freeze_count())
-        print(" ".join(found), counts[0] == 0, counts[1] > 20000, len(calls) == 1)
+        print(" ".join(found), counts[1] - counts[0] > 20000, len(calls) == 1)
         """
     )
     apps = [str(root / "pkg" / "app.py") for root in (first, second)]
     done = subprocess.run([sys.executable, "-c", script, *apps], cwd=tmp_path, capture_output=True, text=True, check=True)
-    assert done.stdout.split() == ["BG301", "BG302", "True", "True", "True"], done.stderr
+    assert done.stdout.split() == ["BG301", "BG302", "True", "True"], done.stderr  # (3.12 starts with some frozen)
 
 
 def test_the_collector_is_off_until_the_analysis_is_dropped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
