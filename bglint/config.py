@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Dict, FrozenSet, Iterable, Mapping, Optional, Sequence, Tuple
 
 
-
 class ConfigError(Exception):
     """Bad configuration or selection; the message is shown to the user as is."""
 
@@ -37,7 +36,8 @@ class Settings:
     bg204_sleep_threshold: float = 30.0
     max_call_depth: int = 3
     target_fastapi: Optional[Version] = None  # `target-fastapi` as configured
-    pin_sources: PinSources = ()  # without it: what the project's pin is read from (see read_pin_sources)
+    # without it: what the project's pin is read from (see read_pin_sources); whole texts, not shown
+    pin_sources: PinSources = field(default=(), repr=False)
     respect_gitignore: bool = True
     cache_dir: Optional[Path] = None
     root: Optional[Path] = None  # folder of the config file (or the first path)
@@ -168,8 +168,9 @@ class TomlError(ValueError):
 
 
 def _loads(text: str) -> Dict[str, Any]:
-    """``tomllib.loads``; the parser is imported here, when a document is parsed (most runs parse
-    none: a pyproject that cannot name bglint is not parsed, see :func:`_may_name_bglint`)."""
+    """``tomllib.loads``; the parser is imported here, when a document is parsed (a run that the
+    cache answers parses none: a pyproject that cannot name bglint is not parsed, see
+    :func:`_may_name_bglint`, and the FastAPI pin is parsed when a rule asks, see :func:`pin_of`)."""
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised on Python < 3.11 only
@@ -291,8 +292,10 @@ def read_pin_sources(root: Path) -> PinSources:
     the cache answers parses no TOML."""
     found = []
     for name in _PIN_FILES:
+        path = root / name
         try:
-            found.append((name, (root / name).read_text(encoding="utf-8")))
+            if path.is_file():  # not a FIFO, whose reading would wait for a writer
+                found.append((name, path.read_text(encoding="utf-8")))
         except (OSError, UnicodeDecodeError):
             continue
     return tuple(found)

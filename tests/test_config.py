@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -210,6 +211,13 @@ def test_exclude_is_fnmatch_on_a_component_or_the_relative_path(tmp_path: Path, 
     found = discovery.discover(["."], patterns, tmp_path, respect_gitignore=False)
     assert sorted(p.as_posix() for p in found.files) == expected
     assert [discovery.is_excluded(Path(rel), patterns, tmp_path) for rel in rels] == [excluded(rel) for rel in rels]
+
+
+def test_a_fifo_named_as_a_pin_file_is_not_read(tmp_path: Path) -> None:
+    """Reading it would wait for a writer forever."""
+    os.mkfifo(tmp_path / "requirements.txt")
+    (tmp_path / "requirements.in").write_text("fastapi==0.110.0\n")
+    assert detect_fastapi_pin(tmp_path) == (0, 110, 0)
 
 
 def test_the_pin_is_parsed_when_a_rule_first_asks_for_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
