@@ -246,8 +246,8 @@ def _run(settings: Settings, files: List[Path], fix: bool, diff: bool, unsafe: b
 
 
 def _projects(files: Sequence[Path]) -> List[Tuple[Optional[Path], List[Path]]]:
-    """``files`` by project: the folder holding the nearest pyproject.toml, setup.py, setup.cfg or
-    .git, else the folder above the file's top package (see report.package_root_at). Each project
+    """``files`` by project: the folder holding the nearest pyproject.toml, setup.cfg, .git or
+    setup.py (outside a package: see report.project_root_at), else the folder above the file's top package (see report.package_root_at). Each project
     is analysed on its own (its own index and task list), whether the run uses one process or
     several. Returns each project's root (the folder with the marker; None outside one) and its
     files."""

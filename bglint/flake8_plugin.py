@@ -9,7 +9,8 @@ process and project root, then reused for every file of that project (flake8 run
 processes; each has its own). Outside a project each file is linted on its own, as ``bglint check
 FILE`` does there.
 
-Inside a project (a folder with ``pyproject.toml``, ``setup.py``, ``setup.cfg`` or ``.git``), the
+Inside a project (a folder with ``pyproject.toml``, ``setup.cfg``, ``.git`` or a ``setup.py`` that
+is not a package's module), the
 findings of all its files are kept in bglint's cache (``.bglint_cache/``, an entry of its own beside
 those of ``bglint check``): a flake8 run over a project whose files did not change since the last
 one answers every file from there, without loading the parser, as long as the text flake8 hands

@@ -125,7 +125,16 @@ class Report:
     index: Dict[str, Tuple[Set[str], Set[str]]] = field(default_factory=dict)
 
 
-_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
+_MARKERS = ("pyproject.toml", "setup.cfg", ".git")
+
+
+def _is_project_root(folder: Path) -> bool:
+    """Whether ``folder`` holds a pyproject.toml, setup.cfg or .git, or a setup.py outside a
+    package: in a folder with an ``__init__.py``, ``setup.py`` is one of the package's modules
+    (open-webui's ``open_webui/utils/telemetry/setup.py``), not a project's setup script."""
+    if any(os.path.exists(os.path.join(folder, marker)) for marker in _MARKERS):
+        return True
+    return os.path.exists(os.path.join(folder, "setup.py")) and not is_package(folder)
 
 
 def project_root(start: Path, memo: Optional[Dict[Path, Optional[Path]]] = None) -> Optional[Path]:
@@ -148,7 +157,7 @@ def project_root_at(folder: Path, memo: Optional[Dict[Path, Optional[Path]]] = N
             found = memo[folder]
             break
         passed.append(folder)
-        if any(os.path.exists(os.path.join(folder, marker)) for marker in _MARKERS):
+        if _is_project_root(folder):
             found = folder
             break
         if folder.parent == folder:
@@ -167,10 +176,11 @@ def package_root(path: Path) -> Path:
 def package_root_at(folder: Path, memo: Dict[Path, Optional[Path]]) -> Path:
     """:func:`package_root` of a file in ``folder`` (resolved); ``memo``: folder -> answer.
 
-    The top package is the highest of a run of folders with an ``__init__.py``. Folders without
-    one between the file and the nearest package are namespace packages inside it (PEP 420:
-    ``pkg/sub/mod.py`` is ``pkg.sub.mod`` without ``pkg/sub/__init__.py``), when their names can
-    be imported; with no package above, the file's own folder is the root."""
+    The top package is the highest folder with an ``__init__.py`` reached going up from the
+    file. Folders without one are namespace packages inside the package above them (PEP 420:
+    ``pkg/sub/mod.py`` is ``pkg.sub.mod`` without ``pkg/sub/__init__.py``, and so is
+    ``pkg/sub/inner/mod.py`` ``pkg.sub.inner.mod`` with ``pkg/sub/inner/__init__.py``), when
+    their names can be imported; with no package above, the file's own folder is the root."""
     found = memo.get(folder)
     if found is not None:
         return found
@@ -182,9 +192,17 @@ def package_root_at(folder: Path, memo: Dict[Path, Optional[Path]]) -> Path:
             return folder
         passed.append(package)
         package = package.parent
-    while package.parent != package and is_package(package.parent):
+    while True:
+        # the next package up, through namespace folders (importable names) between
+        above, between = package.parent, []
+        while above.parent != above and not is_package(above) and above.name.isidentifier():
+            between.append(above)
+            above = above.parent
+        if above.parent == above or not is_package(above):
+            break
         passed.append(package)
-        package = package.parent
+        passed.extend(between)
+        package = above
     passed.append(package)
     for seen in passed:
         memo[seen] = package.parent

@@ -39,6 +39,73 @@ def test_folders_without_init_inside_a_package_are_namespace_packages(tmp_path: 
     assert module_name(tmp_path / "loose/x.py") == ("x", "", (tmp_path / "loose").resolve())
 
 
+def test_a_package_inside_a_namespace_folder_belongs_to_the_package_above(tmp_path: Path) -> None:
+    """open-webui's ``open_webui/routers/audio/realtime.py``: ``routers`` has no ``__init__.py``,
+    ``audio`` has one; the module is ``open_webui.routers.audio.realtime``, as the project imports
+    it (it was ``audio.realtime``, rooted at ``routers``). A package under a plain folder stays its
+    own top package."""
+    write(tmp_path, {
+        "svc/pkg/__init__.py": "",
+        "svc/pkg/routers/audio/__init__.py": "",
+        "svc/pkg/routers/audio/realtime.py": "",
+        "src/inner/__init__.py": "",
+        "src/inner/mod.py": "",
+    })
+    svc = (tmp_path / "svc").resolve()
+    assert module_name(tmp_path / "svc/pkg/routers/audio/realtime.py") == ("pkg.routers.audio.realtime", "pkg.routers.audio", svc)
+    assert module_name(tmp_path / "svc/pkg/routers/audio/__init__.py")[:2] == ("pkg.routers.audio", "pkg.routers.audio")
+    assert module_name(tmp_path / "src/inner/mod.py") == ("inner.mod", "inner", (tmp_path / "src").resolve())
+
+
+def test_a_packages_module_named_setup_is_no_project_marker(tmp_path: Path) -> None:
+    """``open_webui/utils/telemetry/setup.py`` is a module of the package: the project is the
+    folder with the pyproject above it, not ``telemetry`` (whose cache folder bglint's flake8
+    plugin created there). A setup.py outside a package still marks a project."""
+    from bglint.report import project_root
+
+    write(tmp_path, {
+        "repo/pyproject.toml": "",
+        "repo/app/__init__.py": "",
+        "repo/app/telemetry/__init__.py": "",
+        "repo/app/telemetry/setup.py": "",
+        "repo/app/telemetry/metrics.py": "",
+        "old/setup.py": "",
+        "old/lib/thing.py": "",
+    })
+    assert project_root(tmp_path / "repo/app/telemetry/metrics.py") == (tmp_path / "repo").resolve()
+    assert project_root(tmp_path / "old/lib/thing.py") == (tmp_path / "old").resolve()
+
+
+def test_a_task_in_a_package_inside_a_namespace_folder_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No project marker: the task's package under ``routers/`` (no ``__init__.py``) was a project
+    of its own, so the hand-off in the package above never reached it."""
+    from tests._cli import runner
+
+    from bglint.cli import main
+
+    write(tmp_path, {
+        "app/__init__.py": "",
+        "app/main.py": """\
+            from fastapi import BackgroundTasks, FastAPI
+
+            from app.routers.audio.jobs import transcribe
+
+            app = FastAPI()
+
+
+            @app.post("/transcribe")
+            async def start(tasks: BackgroundTasks):
+                tasks.add_task(transcribe, "x")
+            """,
+        "app/routers/helpers.py": "import time\n\n\ndef wait_for_model():\n    time.sleep(5)\n",
+        "app/routers/audio/__init__.py": "",
+        "app/routers/audio/jobs.py": "from ..helpers import wait_for_model\n\n\nasync def transcribe(name):\n    wait_for_model()\n",
+    })
+    monkeypatch.chdir(tmp_path)
+    result = runner().invoke(main, ["check", "--no-cache", "--select", "BG201", "--output-format", "concise", "app"])
+    assert [line.split(" ")[:2] for line in result.stdout.splitlines()] == [["app/routers/audio/jobs.py:5:5:", "BG201"]]
+
+
 def test_imports_of_a_module_in_a_namespace_folder_resolve(tmp_path: Path) -> None:
     write(tmp_path, {
         "pkg/__init__.py": "",
