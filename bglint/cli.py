@@ -126,7 +126,7 @@ def _format_choice() -> click.Choice:
 @click.option("--diff", is_flag=True, help="Print the fixes as a unified diff instead of writing them (exit 1 if there are any).")
 @click.option("--show-fixes", is_flag=True, help="List the fixes that were applied.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the cache.")
-@click.option("--jobs", "-j", type=click.IntRange(min=0), default=0, help="Processes for runs over several projects (0: one per core).")
+@click.option("--jobs", "-j", type=click.IntRange(min=0), default=0, help="Processes: one per project of the run, up to N; a lone project plans its files in a second one (0: one per core).")
 def check(
     paths: Tuple[str, ...],
     select: Tuple[str, ...],
@@ -211,9 +211,10 @@ def _run(settings: Settings, files: List[Path], fix: bool, diff: bool, unsafe: b
 
     groups = _projects(files)
     args = [(settings, group, fix, diff, unsafe, no_cache, root) for root, group in groups]
-    workers = min(len(groups), jobs or os.cpu_count() or 1)
+    cores = jobs or os.cpu_count() or 1
+    workers = min(len(groups), cores)
     if workers <= 1:
-        reports = [_run_project(*a) for a in args]
+        reports = [_run_project(*a, idle_core=cores > 1) for a in args]  # one project: a core is idle
     else:
         # what the cache answers is replayed here; only the projects left need the processes, the
         # biggest first (so that the longest one does not start last); reports stay in project order
@@ -229,7 +230,8 @@ def _run(settings: Settings, files: List[Path], fix: bool, diff: bool, unsafe: b
         left = sorted(pending, key=lambda i: -len(args[i][1]))
         todo = [pending[i] for i in left]
         workers = min(len(todo), workers)
-        for i, report in zip(left, [_run_project(*a) for a in todo] if workers <= 1 else _in_processes(todo, workers)):
+        here = [_run_project(*a, idle_core=True) for a in todo] if workers <= 1 else None  # the one project left
+        for i, report in zip(left, here if here is not None else _in_processes(todo, workers)):
             found[i] = report
         reports = [r for r in found if r is not None]
     if len(reports) == 1:
@@ -333,12 +335,15 @@ def _run_project(
     no_cache: bool,
     root: Optional[Path],
     missed: Optional[Tuple[List[str], "Cache", Optional["Stale"]]] = None,
+    *,
+    idle_core: bool = False,
 ) -> "Report":
     """Check one project's ``files`` (``root``: the project's folder, None outside one): from the
     cache when nothing they depend on changed, without the parser when none of the project's files
     can hold a hand-off, else with the engine. ``missed``: the caller found no cached report; the
     project's other files, the cache entry it looked in, and what changed since the entry (if only
-    some files' content did: then only what they can affect is analysed again)."""
+    some files' content did: then only what they can affect is analysed again). ``idle_core``: a
+    core no other process of the run uses (see bglint.planner)."""
     from bglint.report import context_names
 
     store: Optional[Cache] = None
@@ -355,11 +360,19 @@ def _run_project(
 
     # the collector stays off until the analysis's objects are gone, its cache entry written
     with sources.collection_paused():
-        return _analyse(settings, files, fix, diff, unsafe, names, store, stale)
+        return _analyse(settings, files, fix, diff, unsafe, names, store, stale, idle_core)
 
 
 def _analyse(
-    settings: Settings, files: List[Path], fix: bool, diff: bool, unsafe: bool, names: List[str], store: Optional["Cache"], stale: Optional["Stale"]
+    settings: Settings,
+    files: List[Path],
+    fix: bool,
+    diff: bool,
+    unsafe: bool,
+    names: List[str],
+    store: Optional["Cache"],
+    stale: Optional["Stale"],
+    idle_core: bool,
 ) -> "Report":
     """:func:`_run_project` past the cache: again only what changed (``stale``), else the whole
     project, with ``names`` its other files; the report is stored in ``store`` (if any)."""
@@ -404,10 +417,20 @@ def _analyse(
         for path in kept:
             project.set_source(path, read[path].text, read[path])
         project.read_elsewhere([path for path in read if path not in kept])
+        if idle_core:
+            from bglint import planner
+
+            # the candidates' plans, in the order the hand-off search asks for them
+            project.planner = planner.start([read[p].text for p in linted + others], project.eager)
         read.clear()
-        report = engine.check(
-            files, fix=fix or diff, unsafe=unsafe, write=fix and not diff, context=context, project=project, prefiltered=(linted, others, errors)
-        )
+        try:
+            report = engine.check(
+                files, fix=fix or diff, unsafe=unsafe, write=fix and not diff, context=context, project=project, prefiltered=(linted, others, errors)
+            )
+        finally:
+            if project.planner is not None:
+                project.planner.close()
+                project.planner = None
     else:  # nothing can hold a hand-off: no parser needed
         errors.sort(key=lambda e: e.path)  # by file, as the engine and a cached run list them
         report = Report(errors=errors, files_checked=len(files) - len({e.path for e in errors}))

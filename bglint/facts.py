@@ -937,7 +937,10 @@ def collect(path: str, name: str, package: str, source: str, tree: cst.Module) -
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
-def build(path: str, name: str, package: str, source: str, eager: "re.Pattern[str]") -> ModuleFacts:
+PLAN_HERE = object()  # build()'s `planned` when no plan was made elsewhere
+
+
+def build(path: str, name: str, package: str, source: str, eager: "re.Pattern[str]", planned: object = PLAN_HERE) -> ModuleFacts:
     """Facts for ``source``, parsing with libcst now only what ``eager`` may need.
 
     libcst builds a Python object per token, so parsing is most of bglint's time. A module is
@@ -950,8 +953,9 @@ def build(path: str, name: str, package: str, source: str, eager: "re.Pattern[st
     parsed one statement (or method) at a time when its name is first looked up (a task, a
     dependency, a helper), or all at once when a rule iterates the whole module. Files CPython cannot read
     (syntax errors, newer syntax), and files with lone CR line ends, are parsed whole, for libcst's own verdict.
+    ``planned``: what :func:`_plan` gives for ``source``, made elsewhere (see bglint.planner).
     """
-    plan = _plan(source, eager)
+    plan = _plan(source, eager) if planned is PLAN_HERE else planned
     if plan is not None:
         text, pending, blanked, shadowed, methods, line_map, imports, aliases = plan
         try:

@@ -11,13 +11,16 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Hashable, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Hashable, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, TypeVar, Union
 
 import libcst as cst
 
 from bglint import sources
-from bglint.facts import ClassFacts, FunctionFacts, ModuleFacts, build
+from bglint.facts import PLAN_HERE, ClassFacts, FunctionFacts, ModuleFacts, build
 from bglint.report import is_package, package_root_at
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bglint.planner import Planner
 
 _MAX_REEXPORT_DEPTH = 8
 
@@ -71,6 +74,8 @@ class Project:
         self._resolve_cache: Dict[Tuple[str, Tuple[Path, ...], bool], Optional[Symbol]] = {}
         # told of each file read from disk (see cache.ReadLog), when the run keeps a cache
         self.read_log: Optional[Callable[[Union[str, Path], os.stat_result, bytes], None]] = None
+        # plans of candidate texts made ahead in another process (see bglint.planner)
+        self.planner: Optional["Planner"] = None
         # dependency recording (see :meth:`record`): the files read by each open piece of analysis
         self._frames: Optional[List[Set[str]]] = None
         self._real: Dict[Path, Path] = {}  # real()'s answers
@@ -170,7 +175,8 @@ class Project:
             if len(src.text) > sources.MAX_FILE_BYTES:  # a text handed in (flake8's), not read here
                 raise sources.too_big(len(src.text))
             try:
-                facts = build(str(path), name, package, src.text, self.eager)
+                planned = self.planner.plan(src.text) if self.planner is not None else PLAN_HERE
+                facts = build(str(path), name, package, src.text, self.eager, planned)
             finally:
                 if len(src.text) >= sources.RELEASE_AFTER:  # CPython's tree of it, read to plan the parse
                     sources.release_freed_memory()

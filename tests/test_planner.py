@@ -1,0 +1,89 @@
+"""Plans made ahead in a forked process are the plans this process would make."""
+
+from __future__ import annotations
+
+import ast
+import os
+import sys
+from pathlib import Path
+from typing import Any, List
+
+import pytest
+
+from bglint import facts, planner
+from bglint.cli import main
+from bglint.report import PREFILTER
+
+from ._cli import runner
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the planner forks: Linux only")
+
+REPO = Path(__file__).resolve().parents[1]
+
+TEXTS = [
+    # imports read from ast, defs left out, a class with a method left out, a hand-off kept
+    "import asyncio\nfrom fastapi import BackgroundTasks\n\n\ndef helper():\n    return 1\n\n\n"
+    "class Jobs:\n    def quiet(self):\n        return 2\n\n    async def start(self, tasks: BackgroundTasks):\n"
+    "        tasks.add_task(helper)\n\n\nasync def spawn():\n    asyncio.create_task(helper())\n",
+    "def f(:\n    pass\n",  # does not parse: no plan (libcst's own verdict)
+    "import os\rx = 1\n",  # a lone CR ends a line for Python: no plan
+    "import asyncio\n\n\nasync def main():\n    asyncio.ensure_future(main())\n",
+]
+
+
+def _comparable(plan: Any) -> Any:
+    if plan is None:
+        return None
+    text, pending, blanked, shadowed, methods, line_map, imports, aliases = plan
+    return (
+        text,
+        pending,
+        blanked,
+        shadowed,
+        methods,
+        (line_map.starts, line_map.removed),
+        [ast.dump(i) for i in imports],
+        aliases.pattern if aliases is not None else None,
+    )
+
+
+def test_plans_made_ahead_equal_plans_made_here() -> None:
+    assert [facts._plan(text, PREFILTER) is None for text in TEXTS] == [False, True, True, False]
+    ahead = planner.Planner(TEXTS + [TEXTS[0]], PREFILTER)  # a copy of a file is planned once
+    try:
+        for text in TEXTS:
+            assert _comparable(ahead.plan(text)) == _comparable(facts._plan(text, PREFILTER))
+        assert ahead.plan(TEXTS[0]) is facts.PLAN_HERE  # asked again: planned here
+        assert ahead.plan("import os\n") is facts.PLAN_HERE  # not a text it was given
+    finally:
+        ahead.close()
+
+
+def _die(texts: List[str], eager: Any, writer: Any) -> None:
+    writer.close()
+    os._exit(1)
+
+
+def test_a_planner_that_dies_leaves_the_plans_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(planner, "_plan_all", _die)
+    ahead = planner.Planner(TEXTS, PREFILTER)
+    try:
+        assert all(ahead.plan(text) is facts.PLAN_HERE for text in TEXTS)
+    finally:
+        ahead.close()
+
+
+def test_a_run_with_an_idle_core_plans_ahead_and_finds_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One project and two cores: the candidates are planned in another process (here every
+    run is one, whatever the size of its texts); the findings are those of ``--jobs 1``."""
+    monkeypatch.chdir(REPO)
+    monkeypatch.setattr(planner, "MIN_TEXT", 0)
+    started: List[int] = []
+    start = planner.start
+    monkeypatch.setattr(planner, "start", lambda texts, eager: started.append(len(texts)) or start(texts, eager))
+    args = ["check", "--no-cache", "--select", "ALL", "--output-format", "concise", "examples/"]
+    alone = runner().invoke(main, [*args[:-1], "--jobs", "1", args[-1]])
+    assert started == []
+    ahead = runner().invoke(main, [*args[:-1], "--jobs", "2", args[-1]])
+    assert started and started[0] > 1
+    assert (ahead.exit_code, ahead.stdout) == (alone.exit_code, alone.stdout) and alone.exit_code == 1
