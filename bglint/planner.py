@@ -72,7 +72,7 @@ def _plan_all(texts: List[str], eager: Any, writer: Any) -> None:
         for i, text in enumerate(texts):
             try:
                 planned = facts._plan(text, eager)
-            except BaseException:
+            except Exception:  # an interrupt ends the process
                 continue
             writer.send((i, planned))
 
