@@ -193,12 +193,13 @@ def package_root_at(folder: Path, memo: Dict[Path, Optional[Path]]) -> Path:
         passed.append(package)
         package = package.parent
     while True:
-        # the next package up, through namespace folders (importable names) between
+        # the next package up, through namespace folders (importable names) between; not into a
+        # project's own folder that way (a stray __init__.py beside its pyproject, above src/)
         above, between = package.parent, []
         while above.parent != above and not is_package(above) and above.name.isidentifier():
             between.append(above)
             above = above.parent
-        if above.parent == above or not is_package(above):
+        if above.parent == above or not is_package(above) or (between and _is_project_root(above)):
             break
         passed.append(package)
         passed.extend(between)

@@ -42,19 +42,25 @@ def test_folders_without_init_inside_a_package_are_namespace_packages(tmp_path: 
 def test_a_package_inside_a_namespace_folder_belongs_to_the_package_above(tmp_path: Path) -> None:
     """open-webui's ``open_webui/routers/audio/realtime.py``: ``routers`` has no ``__init__.py``,
     ``audio`` has one; the module is ``open_webui.routers.audio.realtime``, as the project imports
-    it (it was ``audio.realtime``, rooted at ``routers``). A package under a plain folder stays its
-    own top package."""
+    it (it was ``audio.realtime``, rooted at ``routers``). A package under a plain folder, or under
+    a project's folder, stays its own top package."""
     write(tmp_path, {
         "svc/pkg/__init__.py": "",
         "svc/pkg/routers/audio/__init__.py": "",
         "svc/pkg/routers/audio/realtime.py": "",
         "src/inner/__init__.py": "",
         "src/inner/mod.py": "",
+        "proj/pyproject.toml": "",
+        "proj/__init__.py": "",
+        "proj/src/pkg/__init__.py": "",
+        "proj/src/pkg/mod.py": "",
     })
     svc = (tmp_path / "svc").resolve()
     assert module_name(tmp_path / "svc/pkg/routers/audio/realtime.py") == ("pkg.routers.audio.realtime", "pkg.routers.audio", svc)
     assert module_name(tmp_path / "svc/pkg/routers/audio/__init__.py")[:2] == ("pkg.routers.audio", "pkg.routers.audio")
     assert module_name(tmp_path / "src/inner/mod.py") == ("inner.mod", "inner", (tmp_path / "src").resolve())
+    # a project's folder with a stray __init__.py is not a package above src/
+    assert module_name(tmp_path / "proj/src/pkg/mod.py") == ("pkg.mod", "pkg", (tmp_path / "proj/src").resolve())
 
 
 def test_a_packages_module_named_setup_is_no_project_marker(tmp_path: Path) -> None:
