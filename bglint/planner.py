@@ -48,11 +48,11 @@ class Planner:
         self._asked.add(i)
         while i not in self._plans and self._open:
             try:
-                done, planned = self._reader.recv()
+                done, made, planned = self._reader.recv()
             except (EOFError, OSError):  # finished, or died: what is left is planned here
                 self._open = False
                 break
-            self._plans[done] = planned
+            self._plans[done] = planned if made else PLAN_HERE
         return self._plans.pop(i, PLAN_HERE)
 
     def close(self) -> None:
@@ -64,8 +64,9 @@ class Planner:
 
 
 def _plan_all(texts: List[str], eager: Any, writer: Any) -> None:
-    """In the forked process: each text's plan, in order; a text whose planning fails is left to
-    the parent (which then fails the same way, where it is reported)."""
+    """In the forked process: each text's plan, in order, as (index, True, plan); a text whose
+    planning fails is left to the parent, (index, False, None), which then fails the same way,
+    where it is reported."""
     from bglint import facts, sources
 
     def plan_each() -> None:
@@ -73,8 +74,9 @@ def _plan_all(texts: List[str], eager: Any, writer: Any) -> None:
             try:
                 planned = facts._plan(text, eager)
             except Exception:  # an interrupt ends the process
-                continue
-            writer.send((i, planned))
+                writer.send((i, False, None))
+            else:
+                writer.send((i, True, planned))
 
     try:
         sources.call_with_deep_stack(plan_each)

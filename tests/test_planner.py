@@ -59,6 +59,20 @@ def test_plans_made_ahead_equal_plans_made_here() -> None:
         ahead.close()
 
 
+def test_a_text_whose_planning_fails_is_planned_here_and_the_others_there() -> None:
+    """The forked process says so at once (the parent does not wait for the rest), and the
+    parent fails the same way, where the error is reported."""
+    deep = "x = " + "+".join(["1"] * 20_000) + "\n"  # CPython refuses the tree: planning raises
+    with pytest.raises(Exception):
+        facts._plan(deep, PREFILTER)
+    ahead = planner.Planner([deep, TEXTS[0]], PREFILTER)
+    try:
+        assert ahead.plan(deep) is facts.PLAN_HERE
+        assert _comparable(ahead.plan(TEXTS[0])) == _comparable(facts._plan(TEXTS[0], PREFILTER))
+    finally:
+        ahead.close()
+
+
 def _die(texts: List[str], eager: Any, writer: Any) -> None:
     writer.close()
     os._exit(1)
