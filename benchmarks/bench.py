@@ -215,11 +215,12 @@ class TreeRss:
     where the kernel has no ``smaps_rollup``, with its RSS. A sample can miss a peak shorter than
     the interval; ``ru_maxrss`` cannot, but it is per process, not summed."""
 
-    def __init__(self, pid: int, interval: float = 0.02) -> None:
+    def __init__(self, pid: int, interval: float = 0.02, sample: bool = True) -> None:
         self.pid = pid
         self.interval = interval
         self.peak_bytes = 0
-        self.available = sys.platform.startswith("linux") and Path("/proc/self/statm").exists()
+        # sample=False: no thread, no figure (a timed run)
+        self.available = sample and sys.platform.startswith("linux") and Path("/proc/self/statm").exists()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._page = os.sysconf("SC_PAGE_SIZE") if self.available else 0
@@ -289,9 +290,7 @@ def measure(cmd: Sequence[str], cwd: Path, scratch: Path, json_stdout: bool = Fa
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(list(cmd), cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-        tree = TreeRss(proc.pid)
-        tree.available = tree.available and sample
-        with tree:
+        with TreeRss(proc.pid, sample=sample) as tree:
             _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait again
