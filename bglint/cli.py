@@ -230,8 +230,9 @@ def _run(settings: Settings, files: List[Path], fix: bool, diff: bool, unsafe: b
         left = sorted(pending, key=lambda i: -len(args[i][1]))
         todo = [pending[i] for i in left]
         workers = min(len(todo), workers)
-        here = [_run_project(*a, idle_core=True) for a in todo] if workers <= 1 else None  # the one project left
-        for i, report in zip(left, here if here is not None else _in_processes(todo, workers)):
+        # one project left: it runs here, with the core the pool would have used idle
+        done = [_run_project(*a, idle_core=True) for a in todo] if workers <= 1 else _in_processes(todo, workers)
+        for i, report in zip(left, done):
             found[i] = report
         reports = [r for r in found if r is not None]
     if len(reports) == 1:
@@ -249,10 +250,10 @@ def _run(settings: Settings, files: List[Path], fix: bool, diff: bool, unsafe: b
 
 def _projects(files: Sequence[Path]) -> List[Tuple[Optional[Path], List[Path]]]:
     """``files`` by project: the folder holding the nearest pyproject.toml, setup.cfg, .git or
-    setup.py (outside a package: see report.project_root_at), else the folder above the file's top package (see report.package_root_at). Each project
-    is analysed on its own (its own index and task list), whether the run uses one process or
-    several. Returns each project's root (the folder with the marker; None outside one) and its
-    files."""
+    setup.py (outside a package: see report.project_root_at), else the folder above the file's
+    top package (see report.package_root_at). Each project is analysed on its own (its own index
+    and task list), whether the run uses one process or several. Returns each project's root (the
+    folder with the marker; None outside one) and its files."""
     from bglint.report import package_root, package_root_at, project_root, project_root_at, real_folder
 
     memo: Dict[Path, Optional[Path]] = {}
@@ -457,15 +458,14 @@ def _report_from_cache(data: dict, files: Sequence[Path]) -> Optional["Report"]:
 def _with_texts(report: "Report") -> bool:
     """Read the text of each file ``report`` has findings in that it lacks (the reporters quote
     them); False if one cannot be read any more."""
-    missing = [f.path for f in report.findings if f.path not in report.texts]
+    missing = dict.fromkeys(f.path for f in report.findings if f.path not in report.texts)
     if not missing:
         return True
     from bglint import sources
 
     try:
         for path in missing:
-            if path not in report.texts:
-                report.texts[path] = sources.read(path).text
+            report.texts[path] = sources.read(path).text
     except sources.SourceError:
         return False
     return True
