@@ -1,4 +1,4 @@
-from bglint.cli import run
+from bglint.entry import run
 
 if __name__ == "__main__":
     run()

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bglint.cli import _projects, main
+from bglint.checking import _projects
+from bglint.cli import main
 
 from ._cli import runner
 
@@ -95,7 +96,7 @@ def test_every_project_is_checked_the_same_way_in_one_process_or_several(project
 
 
 def test_a_warm_run_replays_every_project_without_starting_processes(projects: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import bglint.cli as cli
+    import bglint.checking as checking
 
     args = ["check", "--output-format", "concise", "-j", "2", "one", "two", "three"]
     first = runner().invoke(main, args)
@@ -104,7 +105,7 @@ def test_a_warm_run_replays_every_project_without_starting_processes(projects: P
     def no_pool(*a: object) -> None:
         raise AssertionError("a process pool was started for projects the cache answers")
 
-    monkeypatch.setattr(cli, "_in_processes", no_pool)
+    monkeypatch.setattr(checking, "_in_processes", no_pool)
     again = runner().invoke(main, args)
     assert again.exit_code == 1, again.output
     assert again.stdout == first.stdout

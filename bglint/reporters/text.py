@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Dict, List
 
-import click
-
 from bglint.reporters import Output
 
 if TYPE_CHECKING:  # pragma: no cover - a run that finds nothing need not import the model
@@ -26,6 +24,9 @@ def render_full(out: Output) -> str:
     if not out.findings:
         return ""
     from bglint import sources  # not at the top: a run that finds nothing reads no source
+
+    if out.color:  # only a terminal is shown colours: click styles them
+        import click
 
     parts: List[str] = []
     split: Dict[str, List[str]] = {}  # each file's lines, split once for all its findings
