@@ -5,9 +5,12 @@ the second core does nothing. Before libcst parses a module, CPython's ``ast`` r
 what libcst parses now (:func:`bglint.facts._plan`); that plan is plain data, a function of the
 text alone, and on a web project's candidate files it is about a quarter of the analysis. A
 :class:`Planner` is a process forked with the candidates' texts that plans them, in the order the
-hand-off search asks for them, and hands each plan over a pipe while this process parses. A text it
-did not plan (not a candidate, changed since, the planner failed or died) is planned here as
-before: the plans are the same either way (``facts.build`` takes one made elsewhere).
+hand-off search asks for them, and hands each plan over a pipe while this process parses. Each
+text is planned once, by whichever process takes it first: a text asked for here before the
+planner took it (the search follows imports to candidates further on) is planned here, rather than
+waited for, and the planner passes over it. A text it did not plan (not a candidate, changed
+since, the planner failed or died) is planned here as before: the plans are the same either way
+(``facts.build`` takes one made elsewhere).
 
 Linux only (the texts reach the process by ``fork``, without being sent).
 """
@@ -21,6 +24,7 @@ from typing import Any, Dict, List, Optional, Sequence, Set
 from bglint.facts import PLAN_HERE
 
 MIN_TEXT = 200_000  # characters of candidates: less is not worth a process
+FREE, THERE, HERE = 0, 1, 2  # who plans each text: nobody yet, the planner, this process
 
 
 class Planner:
@@ -34,18 +38,24 @@ class Planner:
         self._order = {text: i for i, text in enumerate(unique)}
         self._plans: Dict[int, Any] = {}
         self._asked: Set[int] = set()  # asked for again (a copy of a file): planned here
+        # who takes each text, set under the lock (one byte per text, shared with the process)
+        self._lock = context.Lock()
+        self._taken = context.Array("b", len(unique), lock=False)
         self._reader, writer = context.Pipe(duplex=False)
-        self._process = context.Process(target=_plan_all, args=(unique, eager, writer), daemon=True)
+        self._process = context.Process(target=_plan_all, args=(unique, eager, writer, self._taken, self._lock), daemon=True)
         self._process.start()
         writer.close()
         self._open = True
 
     def plan(self, text: str) -> Any:
-        """The plan of ``text`` (None: parse it whole), or ``PLAN_HERE``."""
+        """The plan of ``text`` (None: parse it whole), or ``PLAN_HERE``: not a text given, or
+        one the planner has not taken (this process takes it), or did not plan."""
         i = self._order.get(text)
         if i is None or i in self._asked:
             return PLAN_HERE
         self._asked.add(i)
+        if i not in self._plans and self._open and not self._planned_there(i):
+            return PLAN_HERE
         while i not in self._plans and self._open:
             try:
                 done, made, planned = self._reader.recv()
@@ -55,6 +65,20 @@ class Planner:
             self._plans[done] = planned if made else PLAN_HERE
         return self._plans.pop(i, PLAN_HERE)
 
+    def _planned_there(self, i: int) -> bool:
+        """Whether the planner took text ``i`` (its plan is made or being made); else this
+        process takes it. A lock the planner cannot give back (it died holding it) counts as
+        taken here."""
+        if not self._lock.acquire(timeout=1.0):
+            self._open = False
+            return False
+        try:
+            if self._taken[i] == FREE:
+                self._taken[i] = HERE
+            return self._taken[i] == THERE
+        finally:
+            self._lock.release()
+
     def close(self) -> None:
         self._open = False
         self._reader.close()
@@ -63,14 +87,18 @@ class Planner:
         self._process.join()
 
 
-def _plan_all(texts: List[str], eager: Any, writer: Any) -> None:
-    """In the forked process: each text's plan, in order, as (index, True, plan); a text whose
-    planning fails is left to the parent, (index, False, None), which then fails the same way,
-    where it is reported."""
+def _plan_all(texts: List[str], eager: Any, writer: Any, taken: Any, lock: Any) -> None:
+    """In the forked process: each text not taken by the parent, in order, taken and planned, as
+    (index, True, plan); a text whose planning fails is left to the parent, (index, False,
+    None), which then fails the same way, where it is reported."""
     from bglint import facts, sources
 
     def plan_each() -> None:
         for i, text in enumerate(texts):
+            with lock:
+                if taken[i] != FREE:
+                    continue
+                taken[i] = THERE
             try:
                 planned = facts._plan(text, eager)
             except Exception:  # an interrupt ends the process

@@ -5,8 +5,10 @@ from __future__ import annotations
 import ast
 import os
 import sys
+import threading
+import time
 from pathlib import Path
-from typing import Any, List
+from typing import Any, List, Sequence
 
 import pytest
 
@@ -47,10 +49,20 @@ def _comparable(plan: Any) -> Any:
     )
 
 
+def _all_taken_there(ahead: planner.Planner, but: Sequence[int] = ()) -> None:
+    """Until the planner has taken every text (``but`` those: taken here), else this process
+    takes those it asks for."""
+    deadline = time.monotonic() + 30
+    while not all(t == planner.THERE for i, t in enumerate(ahead._taken) if i not in but):
+        assert time.monotonic() < deadline, "the planner took nothing"
+        time.sleep(0.01)
+
+
 def test_plans_made_ahead_equal_plans_made_here() -> None:
     assert [facts._plan(text, PREFILTER) is None for text in TEXTS] == [False, True, True, False]
     ahead = planner.Planner(TEXTS + [TEXTS[0]], PREFILTER)  # a copy of a file is planned once
     try:
+        _all_taken_there(ahead)
         for text in TEXTS:
             assert _comparable(ahead.plan(text)) == _comparable(facts._plan(text, PREFILTER))
         assert ahead.plan(TEXTS[0]) is facts.PLAN_HERE  # asked again: planned here
@@ -67,13 +79,51 @@ def test_a_text_whose_planning_fails_is_planned_here_and_the_others_there() -> N
         facts._plan(deep, PREFILTER)
     ahead = planner.Planner([deep, TEXTS[0]], PREFILTER)
     try:
+        _all_taken_there(ahead)
         assert ahead.plan(deep) is facts.PLAN_HERE
         assert _comparable(ahead.plan(TEXTS[0])) == _comparable(facts._plan(TEXTS[0], PREFILTER))
     finally:
         ahead.close()
 
 
-def _die(texts: List[str], eager: Any, writer: Any) -> None:
+def test_a_text_asked_for_before_the_planner_took_it_is_planned_here_only() -> None:
+    """The search asks for a candidate further on (it follows an import): rather than wait for
+    the planner to reach it, this process takes it, and the planner passes over it."""
+    import multiprocessing
+
+    gate = multiprocessing.get_context("fork").Event()  # the planner takes nothing before it is set
+    plan_all = planner._plan_all
+
+    def gated(*args: Any) -> None:
+        gate.wait()
+        plan_all(*args)
+
+    planner._plan_all = gated  # type: ignore[assignment]  # the fork copies it as it is now
+    try:
+        ahead = planner.Planner(TEXTS, PREFILTER)
+    finally:
+        planner._plan_all = plan_all  # type: ignore[assignment]
+    opens = threading.Timer(20, gate.set)  # a planner that would wait for this text fails, not hangs
+    opens.start()
+    try:
+        assert ahead.plan(TEXTS[3]) is facts.PLAN_HERE  # not taken yet: taken here
+        gate.set()
+        _all_taken_there(ahead, but=[3])
+        assert _comparable(ahead.plan(TEXTS[0])) == _comparable(facts._plan(TEXTS[0], PREFILTER))  # planned there
+        ahead._process.join(30)
+        sent = set(ahead._plans)
+        try:
+            while ahead._reader.poll():
+                sent.add(ahead._reader.recv()[0])
+        except EOFError:  # all read: the process closed its end
+            pass
+        assert sent == {1, 2}  # the planner planned the others, not the text taken here
+    finally:
+        opens.cancel()
+        ahead.close()
+
+
+def _die(texts: List[str], eager: Any, writer: Any, taken: Any, lock: Any) -> None:
     writer.close()
     os._exit(1)
 
