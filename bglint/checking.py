@@ -363,6 +363,7 @@ def _analyse(
 
             # the candidates' plans, in the order the hand-off search asks for them
             project.planner = planner.start([read[p].text for p in linted + others], project.eager)
+            project.share_lint = project.planner is not None  # a project worth planning ahead
         read.clear()
         try:
             report = engine.check(

@@ -88,6 +88,21 @@ class _Run:
         return sorted(suppress.filter_findings(kept, module.source, self.engine.use_noqa), key=Finding.sort_key)
 
 
+# a file's findings, its text if there are any, the error that stopped it, the files it read
+_Outcome = Tuple[List[Finding], Optional[str], Optional[FileError], Optional[Set[str]]]
+
+
+def _add(report: Report, real: Path, outcome: _Outcome) -> None:
+    found, text, error, deps = outcome
+    if found:
+        report.findings.extend(found)
+        report.texts[found[0].path] = text  # type: ignore[assignment]
+    if error is not None:
+        report.errors.append(error)
+    if deps is not None:
+        report.lint_deps[str(real)] = deps
+
+
 class InternalError(Exception):
     def __init__(self, rule: Rule, error: BaseException) -> None:
         super().__init__(f"{rule.code}: {type(error).__name__}: {error}")
@@ -173,33 +188,71 @@ class Engine:
         # `p.resolve() in wanted`, resolving (a stat per component) only the files that can be
         # there: with the name of one of them, or a symlink (the only way to another name)
         names = {p.name for p in wanted}
-        for path, real in ((p, project.real(p)) for p in files if p.name in names or os.path.islink(p)):
-            if real not in wanted:
-                continue
-            project.begin()
-            try:
-                if fix:
-                    run = self._fix_file(run, path, unsafe, write, report)
-                found = run.lint(path)
-                if found:
-                    report.findings.extend(found)
-                    report.texts[found[0].path] = run.project.source(path).text
-            except sources.SourceError as err:
-                report.errors.append(FileError(discovery.display(path), str(err)))
-            except InternalError as err:
-                report.errors.append(FileError(discovery.display(path), f"internal error in bglint: {err}", internal=True))
-            except RecursionError:
-                report.errors.append(FileError(discovery.display(path), "too deeply nested to analyse"))
-            finally:
-                if project.recording:
-                    report.lint_deps[str(real)] = project.end()
+        todo = [(path, real) for path, real in ((p, project.real(p)) for p in files if p.name in names or os.path.islink(p)) if real in wanted]
+        consulted: List[Path] = []  # parsed by another process
+        if project.share_lint and not fix and len(todo) > 1:
+            consulted = self._lint_shared(run, todo, report)
+        else:
+            for path, real in todo:
+                run, outcome = self._outcome(run, path, fix, unsafe, write, report)
+                _add(report, real, outcome)
         report.index = run.index
         report.files_checked = len(files) - len({e.path for e in report.errors})
         report.candidates = {str(project.real(p)) for p in linted + others}
-        report.consulted = {str(p) for p in project.parsed}
+        report.consulted = {str(p) for p in [*project.parsed, *consulted]}
         report.findings.sort(key=Finding.sort_key)
         report.errors.sort(key=lambda e: e.path)  # by file, as a cached run lists them
         return report
+
+    def _outcome(self, run: _Run, path: Path, fix: bool, unsafe: bool, write: bool, report: Report) -> Tuple[_Run, _Outcome]:
+        """Lint ``path`` (fixed first, with ``fix``: the run goes on with the fixed text): its
+        findings, its text if there are any, the error that stopped it, and the files it read
+        (when the project records them)."""
+        project = run.project
+        project.begin()
+        found: List[Finding] = []
+        text: Optional[str] = None
+        error: Optional[FileError] = None
+        try:
+            if fix:
+                run = self._fix_file(run, path, unsafe, write, report)
+            found = run.lint(path)
+            if found:
+                text = run.project.source(path).text
+        except sources.SourceError as err:
+            error = FileError(discovery.display(path), str(err))
+        except InternalError as err:
+            error = FileError(discovery.display(path), f"internal error in bglint: {err}", internal=True)
+        except RecursionError:
+            error = FileError(discovery.display(path), "too deeply nested to analyse")
+        finally:
+            deps = project.end() if project.recording else None
+        return run, (found, text, error, deps)
+
+    def _lint_shared(self, run: _Run, todo: List[Tuple[Path, Path]], report: Report) -> List[Path]:
+        """Lint ``todo`` in this process and a forked one (a core is idle: see bglint.sharing),
+        with the outcome of linting them all here; returns the files the other process parsed
+        (they count as consulted). The files it read are logged here."""
+        from bglint import sharing
+
+        project = run.project
+        if project.planner is not None:  # done: every candidate was asked for; its core is free
+            project.planner.close()
+        log = project.read_log
+
+        def finish() -> Tuple[List[Path], Optional[Dict[str, Tuple[int, int, str]]]]:
+            return list(project.parsed), getattr(log, "files", None)
+
+        outcomes, there = sharing.share(todo, lambda item: self._outcome(run, item[0], False, False, False, report)[1], finish)
+        for (_, real), outcome in zip(todo, outcomes):
+            _add(report, real, outcome)
+        if there is None:  # it died: what it did not do was done here
+            return []
+        parsed, logged = there
+        if logged and log is not None:
+            for name, entry in logged.items():
+                log.files.setdefault(name, entry)  # type: ignore[attr-defined]
+        return parsed
 
     def _fix_file(self, run: _Run, path: Path, unsafe: bool, write: bool, report: Report) -> _Run:
         project = run.project

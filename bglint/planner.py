@@ -22,9 +22,9 @@ import sys
 from typing import Any, Dict, List, Optional, Sequence, Set
 
 from bglint.facts import PLAN_HERE
+from bglint.sharing import HERE, THERE, Claims
 
 MIN_TEXT = 200_000  # characters of candidates: less is not worth a process
-FREE, THERE, HERE = 0, 1, 2  # who plans each text: nobody yet, the planner, this process
 
 
 class Planner:
@@ -38,11 +38,9 @@ class Planner:
         self._order = {text: i for i, text in enumerate(unique)}
         self._plans: Dict[int, Any] = {}
         self._asked: Set[int] = set()  # asked for again (a copy of a file): planned here
-        # who takes each text, set under the lock (one byte per text, shared with the process)
-        self._lock = context.Lock()
-        self._taken = context.Array("b", len(unique), lock=False)
+        self._claims = Claims(context, len(unique))  # who plans each text
         self._reader, writer = context.Pipe(duplex=False)
-        self._process = context.Process(target=_plan_all, args=(unique, eager, writer, self._taken, self._lock), daemon=True)
+        self._process = context.Process(target=_plan_all, args=(unique, eager, writer, self._claims), daemon=True)
         self._process.start()
         writer.close()
         self._open = True
@@ -54,7 +52,7 @@ class Planner:
         if i is None or i in self._asked:
             return PLAN_HERE
         self._asked.add(i)
-        if i not in self._plans and self._open and not self._planned_there(i):
+        if i not in self._plans and self._open and self._claims.take(i, HERE):
             return PLAN_HERE
         while i not in self._plans and self._open:
             try:
@@ -65,20 +63,6 @@ class Planner:
             self._plans[done] = planned if made else PLAN_HERE
         return self._plans.pop(i, PLAN_HERE)
 
-    def _planned_there(self, i: int) -> bool:
-        """Whether the planner took text ``i`` (its plan is made or being made); else this
-        process takes it. A lock the planner cannot give back (it died holding it) counts as
-        taken here."""
-        if not self._lock.acquire(timeout=1.0):
-            self._open = False
-            return False
-        try:
-            if self._taken[i] == FREE:
-                self._taken[i] = HERE
-            return self._taken[i] == THERE
-        finally:
-            self._lock.release()
-
     def close(self) -> None:
         self._open = False
         self._reader.close()
@@ -87,7 +71,7 @@ class Planner:
         self._process.join()
 
 
-def _plan_all(texts: List[str], eager: Any, writer: Any, taken: Any, lock: Any) -> None:
+def _plan_all(texts: List[str], eager: Any, writer: Any, claims: Claims) -> None:
     """In the forked process: each text not taken by the parent, in order, taken and planned, as
     (index, True, plan); a text whose planning fails is left to the parent, (index, False,
     None), which then fails the same way, where it is reported."""
@@ -95,10 +79,8 @@ def _plan_all(texts: List[str], eager: Any, writer: Any, taken: Any, lock: Any) 
 
     def plan_each() -> None:
         for i, text in enumerate(texts):
-            with lock:
-                if taken[i] != FREE:
-                    continue
-                taken[i] = THERE
+            if not claims.take(i, THERE):
+                continue
             try:
                 planned = facts._plan(text, eager)
             except Exception:  # an interrupt ends the process

@@ -76,6 +76,8 @@ class Project:
         self.read_log: Optional[Callable[[Union[str, Path], os.stat_result, bytes], None]] = None
         # plans of candidate texts made ahead in another process (see bglint.planner)
         self.planner: Optional["Planner"] = None
+        # lint in this process and a forked one, a core being idle (see bglint.sharing)
+        self.share_lint = False
         # dependency recording (see :meth:`record`): the files read by each open piece of analysis
         self._frames: Optional[List[Set[str]]] = None
         self._real: Dict[Path, Path] = {}  # real()'s answers

@@ -12,7 +12,7 @@ from typing import Any, List, Sequence
 
 import pytest
 
-from bglint import facts, planner
+from bglint import facts, planner, sharing
 from bglint.cli import main
 from bglint.report import PREFILTER
 
@@ -53,7 +53,7 @@ def _all_taken_there(ahead: planner.Planner, but: Sequence[int] = ()) -> None:
     """Until the planner has taken every text (``but`` those: taken here), else this process
     takes those it asks for."""
     deadline = time.monotonic() + 30
-    while not all(t == planner.THERE for i, t in enumerate(ahead._taken) if i not in but):
+    while not all(ahead._claims.holder(i) == sharing.THERE for i in range(len(ahead._order)) if i not in but):
         assert time.monotonic() < deadline, "the planner took nothing"
         time.sleep(0.01)
 
@@ -123,7 +123,7 @@ def test_a_text_asked_for_before_the_planner_took_it_is_planned_here_only() -> N
         ahead.close()
 
 
-def _die(texts: List[str], eager: Any, writer: Any, taken: Any, lock: Any) -> None:
+def _die(texts: List[str], eager: Any, writer: Any, claims: Any) -> None:
     writer.close()
     os._exit(1)
 

@@ -1,0 +1,117 @@
+"""Work shared with a forked process on a core that would otherwise sit idle (Linux only).
+
+A run over one project with two cores leaves one idle: :mod:`bglint.planner` plans the candidate
+texts there while the hand-off search parses; :func:`share` then lints the project's files in two
+processes. Both split the work the same way: each piece is done once, by whichever process takes
+it first (:class:`Claims`); what the forked process has not done (it failed on a piece, or died)
+is done here, so the result is the same as doing all of it here.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
+
+FREE, THERE, HERE = 0, 1, 2  # who does a piece: nobody yet, the forked process, this one
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Claims:
+    """Who does each of ``n`` pieces of work: one byte each in memory shared with the forked
+    process, set under a lock."""
+
+    def __init__(self, context: Any, n: int) -> None:
+        self._lock = context.Lock()
+        self._taken = context.Array("b", n, lock=False)
+        self.broken = False  # a lock the other process died holding: this process does the rest
+
+    def take(self, i: int, who: int) -> bool:
+        """Whether ``who`` takes piece ``i`` (nobody had it). A lock not given back within a
+        second (its holder died) gives every piece left to this process (HERE)."""
+        if not self.broken and self._lock.acquire(timeout=1.0):
+            try:
+                if self._taken[i] != FREE:
+                    return False
+                self._taken[i] = who
+                return True
+            finally:
+                self._lock.release()
+        self.broken = True
+        return who == HERE
+
+    def holder(self, i: int) -> int:
+        return int(self._taken[i])
+
+
+def share(items: Sequence[T], work: Callable[[T], R], finish: Callable[[], Any]) -> Tuple[List[R], Optional[Any]]:
+    """``work`` over ``items`` (in order) in this process and a forked one, which starts with
+    this process's state: each item is done once, where it was taken first. Returns the results
+    in the order of ``items`` (``work``'s results must be picklable), and what ``finish()``
+    returned in the forked process once it had done its part (None if it did not finish)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    claims = Claims(context, len(items))
+    reader, writer = context.Pipe(duplex=False)
+    process = context.Process(target=_work_there, args=(items, work, finish, writer, claims), daemon=True)
+    process.start()
+    writer.close()
+    results: Dict[int, R] = {}
+    finished: List[Any] = []
+
+    def receive() -> bool:
+        """One message into the results; False when there are no more."""
+        try:
+            i, done, result = reader.recv()
+        except (EOFError, OSError):  # all sent, or it died
+            return False
+        if i < 0:
+            finished.append(result)
+        elif done:
+            results[i] = result
+        return True
+
+    try:
+        for i, item in enumerate(items):
+            if claims.take(i, HERE):
+                results[i] = work(item)
+            while reader.poll() and receive():  # read as they come: a full pipe would stall it
+                pass
+        while receive():
+            pass
+    finally:
+        reader.close()
+        if process.is_alive():
+            process.kill()
+        process.join()
+    for i, item in enumerate(items):  # what it took and did not do (it failed, or died): here
+        if i not in results:
+            results[i] = work(item)
+    return [results[i] for i in range(len(items))], (finished[0] if finished else None)
+
+
+def _work_there(items: Sequence[T], work: Callable[[T], R], finish: Callable[[], Any], writer: Any, claims: Claims) -> None:
+    """In the forked process: each item not taken by the parent, taken and done, as (index,
+    True, result); an item whose work raises is left to the parent, (index, False, None), which
+    then fails the same way, where it is reported. Then (-1, True, ``finish()``)."""
+    from bglint import sources
+
+    def work_each() -> None:
+        for i, item in enumerate(items):
+            if not claims.take(i, THERE):
+                continue
+            try:
+                result = work(item)
+            except Exception:  # an interrupt ends the process
+                writer.send((i, False, None))
+            else:
+                writer.send((i, True, result))
+        writer.send((-1, True, finish()))
+
+    try:
+        sources.call_with_deep_stack(work_each)
+    finally:
+        writer.close()
+        os._exit(0)  # nothing of the parent's to flush or tear down
