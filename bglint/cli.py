@@ -80,7 +80,21 @@ def check(
     """Check PATHS (files or directories; default: the current directory)."""
     raise click.exceptions.Exit(
         checking.check(
-            paths, select, extend_select, ignore, output_format, output_file, exit_zero, statistics, config, fix, unsafe_fixes, diff, show_fixes, no_cache, jobs
+            paths,
+            select=select,
+            extend_select=extend_select,
+            ignore=ignore,
+            output_format=output_format,
+            output_file=output_file,
+            exit_zero=exit_zero,
+            statistics=statistics,
+            config=config,
+            fix=fix,
+            unsafe_fixes=unsafe_fixes,
+            diff=diff,
+            show_fixes=show_fixes,
+            no_cache=no_cache,
+            jobs=jobs,
         )
     )
 

@@ -52,11 +52,14 @@ def share(items: Sequence[T], work: Callable[[T], R], finish: Callable[[], Any])
     returned in the forked process once it had done its part (None if it did not finish)."""
     import multiprocessing
 
-    context = multiprocessing.get_context("fork")
-    claims = Claims(context, len(items))
-    reader, writer = context.Pipe(duplex=False)
-    process = context.Process(target=_work_there, args=(items, work, finish, writer, claims), daemon=True)
-    process.start()
+    try:
+        context = multiprocessing.get_context("fork")
+        claims = Claims(context, len(items))
+        reader, writer = context.Pipe(duplex=False)
+        process = context.Process(target=_work_there, args=(items, work, finish, writer, claims), daemon=True)
+        process.start()
+    except (OSError, ValueError):  # no fork, no pipe: all of it here
+        return [work(item) for item in items], None
     writer.close()
     results: Dict[int, R] = {}
     finished: List[Any] = []

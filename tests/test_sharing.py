@@ -176,3 +176,14 @@ def test_a_file_the_other_process_read_is_kept_as_it_read_it(tmp_path: Path, mon
     assert first.exit_code == 1 and "BG201" in first.stdout  # as read
     again = runner().invoke(main, ["check", "--output-format", "concise", "--jobs", "1", "pkg"])
     assert again.exit_code == 0, again.stdout
+
+
+def test_without_a_process_all_of_it_is_done_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    import multiprocessing
+
+    def no_fork(self: Any) -> None:
+        raise OSError("Resource temporarily unavailable")
+
+    monkeypatch.setattr(multiprocessing.get_context("fork").Process, "start", no_fork)
+    results, finished = sharing.share(list(range(5)), _slow_square, lambda: "done")
+    assert results == [(i * i, os.getpid()) for i in range(5)] and finished is None
