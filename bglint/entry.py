@@ -5,7 +5,8 @@ interpreter start-up and imports. click and what it imports (``inspect``, ``uuid
 ...) are a fifth of that run, so that command line, ``check`` followed only by paths (none
 starting with ``-``), goes straight to :func:`bglint.checking.check` with the command line's
 defaults, which is what click calls with them. Any other command line goes through click
-(:mod:`bglint.cli`), which also answers ``--help`` and usage errors.
+(:mod:`bglint.cli`), which also answers ``--help`` and usage errors; so does every command line
+on Windows, where click expands ``*.py`` and ``~`` in the arguments itself (the shell does not).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def _check_paths(args: Sequence[str]) -> Optional[int]:
     """The exit status of ``bglint check PATH...`` run without click; None for any other command
     line. Ends as click's standalone mode would: an interrupt prints ``Aborted!`` (status 1), a
     reader gone (EPIPE) is status 1."""
-    if len(args) < 2 or args[0] != "check" or any(not a or a.startswith("-") for a in args[1:]):
+    if os.name == "nt" or len(args) < 2 or args[0] != "check" or any(not a or a.startswith("-") for a in args[1:]):
         return None
     from bglint import checking
 

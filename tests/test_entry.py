@@ -89,6 +89,11 @@ def test_any_other_command_line_goes_through_click(args: List[str]) -> None:
     assert entry._check_paths(args) is None
 
 
+def test_on_windows_click_expands_the_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "name", "nt")
+    assert entry._check_paths(["check", "*.py"]) is None
+
+
 def test_a_replayed_run_imports_no_click(project: Path) -> None:
     code = (
         "import sys\n"
