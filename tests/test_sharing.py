@@ -125,8 +125,10 @@ def _project(folder: Path) -> Path:
 
 
 def _held_up_here(monkeypatch: pytest.MonkeyPatch, then: Callable[[], None] = lambda: None) -> List[int]:
-    """Every project is worth sharing; this process is held up on the first file (then does
-    ``then``), so that the forked one lints the task module. Returns the sizes shared."""
+    """Every project is worth sharing; this process is held up on the first file until the forked
+    one has linted the task module, then does ``then``. Returns the sizes shared."""
+    import multiprocessing
+
     from bglint.engine import Engine
 
     monkeypatch.setattr(planner, "MIN_TEXT", 0)
@@ -135,12 +137,16 @@ def _held_up_here(monkeypatch: pytest.MonkeyPatch, then: Callable[[], None] = la
     monkeypatch.setattr(sharing, "share", lambda items, *a: shared.append(len(items)) or share(items, *a))
     outcome = Engine._outcome
     here = os.getpid()
+    linted_there = multiprocessing.get_context("fork").Event()
 
     def held_up(self: Engine, run: Any, path: Path, *args: Any) -> Any:
         if os.getpid() == here and path.name == "a_app.py" and shared:
-            time.sleep(0.5)  # the other process takes the next file meanwhile
+            assert linted_there.wait(60), "the forked process did not lint the task module"
             then()
-        return outcome(self, run, path, *args)
+        found = outcome(self, run, path, *args)
+        if os.getpid() != here and path.name == "b_tasks.py":
+            linted_there.set()
+        return found
 
     monkeypatch.setattr(Engine, "_outcome", held_up)
     return shared
