@@ -10,6 +10,7 @@ is done here, so the result is the same as doing all of it here.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 FREE, THERE, HERE = 0, 1, 2  # who does a piece: nobody yet, the forked process, this one
@@ -57,7 +58,12 @@ def share(items: Sequence[T], work: Callable[[T], R], finish: Callable[[], Any])
         claims = Claims(context, len(items))
         reader, writer = context.Pipe(duplex=False)
         process = context.Process(target=_work_there, args=(items, work, finish, writer, claims), daemon=True)
-        process.start()
+        with warnings.catch_warnings():
+            # the analysis runs on a thread with a deep stack (sources.call_with_deep_stack)
+            # while the main thread only waits for it, holding nothing the child could need:
+            # Python 3.12's warning about forking a process with threads does not apply
+            warnings.simplefilter("ignore", DeprecationWarning)
+            process.start()
     except (OSError, ValueError):  # no fork, no pipe: all of it here
         return [work(item) for item in items], None
     writer.close()

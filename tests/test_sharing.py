@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -193,3 +194,16 @@ def test_without_a_process_all_of_it_is_done_here(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(multiprocessing.get_context("fork").Process, "start", no_fork)
     results, finished = sharing.share(list(range(5)), _slow_square, lambda: "done")
     assert results == [(i * i, os.getpid()) for i in range(5)] and finished is None
+
+
+def test_forking_from_the_analysis_thread_warns_of_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lint is shared from the thread the analysis runs on, the main thread waiting for it:
+    Python 3.12 and later warn of forking a process with threads, which does not apply here and
+    must not reach a user who shows deprecation warnings (``-W always::DeprecationWarning``)."""
+    project = _project(tmp_path)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    code = "from bglint import planner\nplanner.MIN_TEXT = 0\nfrom bglint.entry import run\nrun()\n"
+    args = [sys.executable, "-W", "always::DeprecationWarning", "-c", code, "check", "--no-cache", "--output-format", "concise", "--jobs", "2", "pkg"]
+    result = subprocess.run(args, cwd=str(project), capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert "pkg/b_tasks.py:5:5: BG201" in result.stdout and result.stderr == ""
