@@ -32,6 +32,12 @@ def say(message: str) -> None:
     sys.stderr.flush()
 
 
+def failure(message: str) -> int:
+    """bglint's own failure (bad usage or config) said on standard error; its exit status."""
+    say(f"bglint: error: {message}")
+    return EXIT_FAILED
+
+
 def _codes(values: Sequence[str]) -> Optional[List[str]]:
     """``--select BG1,BG201 --select BG3`` -> ["BG1", "BG201", "BG3"]; None when not given."""
     if not values:
@@ -89,15 +95,13 @@ def check(
     try:
         settings = load_settings(paths, config, select, extend_select, ignore)
     except ConfigError as err:
-        say(f"bglint: error: {err}")
-        return EXIT_FAILED
+        return failure(str(err))
 
     # opened before anything is checked or fixed, so an unwritable report path fails first
     try:
         stream = open(output_file, "w", encoding="utf-8") if output_file else None
     except OSError as err:
-        say(f"bglint: error: cannot write {output_file}: {err.strerror or err}")
-        return EXIT_FAILED
+        return failure(f"cannot write {output_file}: {err.strerror or err}")
 
     try:
         found = discovery.discover(paths, settings.exclude, settings.root, settings.respect_gitignore)

@@ -13,13 +13,11 @@ from typing import Optional, Tuple
 import click
 
 from bglint import __version__, checking
-from bglint.checking import EXIT_FAILED
 from bglint.config import ConfigError
 
 
 def _fail(message: str) -> "click.exceptions.Exit":
-    click.echo(f"bglint: error: {message}", err=True)
-    return click.exceptions.Exit(EXIT_FAILED)
+    return click.exceptions.Exit(checking.failure(message))
 
 
 class _Group(click.Group):
@@ -28,8 +26,7 @@ class _Group(click.Group):
         try:
             return super().main(*args, **kwargs)
         except ConfigError as err:  # pragma: no cover - commands convert these themselves
-            click.echo(f"bglint: error: {err}", err=True)
-            sys.exit(EXIT_FAILED)
+            sys.exit(checking.failure(str(err)))
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

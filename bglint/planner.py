@@ -17,12 +17,11 @@ Linux only (the texts reach the process by ``fork``, without being sent).
 
 from __future__ import annotations
 
-import os
 import sys
-from typing import Any, Dict, List, Optional, Sequence, Set
+from typing import Any, Dict, Optional, Sequence, Set
 
+from bglint import facts, sharing
 from bglint.facts import PLAN_HERE
-from bglint.sharing import HERE, THERE, Claims
 
 MIN_TEXT = 200_000  # characters of candidates: less is not worth a process
 
@@ -31,18 +30,13 @@ class Planner:
     """Plans of ``texts`` (each a module's source), made in another process, asked for in order."""
 
     def __init__(self, texts: Sequence[str], eager: Any) -> None:
-        import multiprocessing
-
-        context = multiprocessing.get_context("fork")
         unique = list(dict.fromkeys(texts))  # copies of a file are planned once
         self._order = {text: i for i, text in enumerate(unique)}
         self._plans: Dict[int, Any] = {}
         self._asked: Set[int] = set()  # asked for again (a copy of a file): planned here
-        self._claims = Claims(context, len(unique))  # who plans each text
-        self._reader, writer = context.Pipe(duplex=False)
-        self._process = context.Process(target=_plan_all, args=(unique, eager, writer, self._claims), daemon=True)
-        self._process.start()
-        writer.close()
+        # a text whose planning fails is left to this process, which then fails the same way,
+        # where it is reported
+        self._process, self._reader, self._claims = sharing.fork(unique, lambda text: facts._plan(text, eager))
         self._open = True
 
     def plan(self, text: str) -> Any:
@@ -52,7 +46,7 @@ class Planner:
         if i is None or i in self._asked:
             return PLAN_HERE
         self._asked.add(i)
-        if i not in self._plans and self._open and self._claims.take(i, HERE):
+        if i not in self._plans and self._open and self._claims.take(i, sharing.HERE):
             return PLAN_HERE
         while i not in self._plans and self._open:
             try:
@@ -65,34 +59,7 @@ class Planner:
 
     def close(self) -> None:
         self._open = False
-        self._reader.close()
-        if self._process.is_alive():
-            self._process.kill()
-        self._process.join()
-
-
-def _plan_all(texts: List[str], eager: Any, writer: Any, claims: Claims) -> None:
-    """In the forked process: each text not taken by the parent, in order, taken and planned, as
-    (index, True, plan); a text whose planning fails is left to the parent, (index, False,
-    None), which then fails the same way, where it is reported."""
-    from bglint import facts, sources
-
-    def plan_each() -> None:
-        for i, text in enumerate(texts):
-            if not claims.take(i, THERE):
-                continue
-            try:
-                planned = facts._plan(text, eager)
-            except Exception:  # an interrupt ends the process
-                writer.send((i, False, None))
-            else:
-                writer.send((i, True, planned))
-
-    try:
-        sources.call_with_deep_stack(plan_each)
-    finally:
-        writer.close()
-        os._exit(0)  # nothing of the parent's to flush or tear down
+        sharing.stop(self._process, self._reader)
 
 
 def start(texts: Sequence[str], eager: Any) -> Optional[Planner]:

@@ -2,7 +2,7 @@
 
 A run over one project with two cores leaves one idle: :mod:`bglint.planner` plans the candidate
 texts there while the hand-off search parses; :func:`share` then lints the project's files in two
-processes. Both split the work the same way: each piece is done once, by whichever process takes
+processes. Both fork the same process (:func:`fork`) and split the work the same way: each piece is done once, by whichever process takes
 it first (:class:`Claims`); what the forked process has not done (it failed on a piece, or died)
 is done here, so the result is the same as doing all of it here.
 """
@@ -51,22 +51,10 @@ def share(items: Sequence[T], work: Callable[[T], R], finish: Callable[[], Any])
     this process's state: each item is done once, where it was taken first. Returns the results
     in the order of ``items`` (``work``'s results must be picklable), and what ``finish()``
     returned in the forked process once it had done its part (None if it did not finish)."""
-    import multiprocessing
-
     try:
-        context = multiprocessing.get_context("fork")
-        claims = Claims(context, len(items))
-        reader, writer = context.Pipe(duplex=False)
-        process = context.Process(target=_work_there, args=(items, work, finish, writer, claims), daemon=True)
-        with warnings.catch_warnings():
-            # the analysis runs on a thread with a deep stack (sources.call_with_deep_stack)
-            # while the main thread only waits for it, holding nothing the child could need:
-            # Python 3.12's warning about forking a process with threads does not apply
-            warnings.simplefilter("ignore", DeprecationWarning)
-            process.start()
+        process, reader, claims = fork(items, work, finish)
     except (OSError, ValueError):  # no fork, no pipe: all of it here
         return [work(item) for item in items], None
-    writer.close()
     results: Dict[int, R] = {}
     finished: List[Any] = []
 
@@ -91,20 +79,46 @@ def share(items: Sequence[T], work: Callable[[T], R], finish: Callable[[], Any])
         while receive():
             pass
     finally:
-        reader.close()
-        if process.is_alive():
-            process.kill()
-        process.join()
+        stop(process, reader)
     for i, item in enumerate(items):  # what it took and did not do (it failed, or died): here
         if i not in results:
             results[i] = work(item)
     return [results[i] for i in range(len(items))], (finished[0] if finished else None)
 
 
-def _work_there(items: Sequence[T], work: Callable[[T], R], finish: Callable[[], Any], writer: Any, claims: Claims) -> None:
+def fork(items: Sequence[T], work: Callable[[T], R], finish: Optional[Callable[[], Any]] = None) -> Tuple[Any, Any, Claims]:
+    """A forked process, started, doing ``work`` on each of ``items`` it takes (see
+    :func:`_work_there`); returns it, the end of the pipe its results come from, and the claims
+    this process takes items with. Raises OSError or ValueError where it cannot be made."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    claims = Claims(context, len(items))
+    reader, writer = context.Pipe(duplex=False)
+    process = context.Process(target=_work_there, args=(items, work, finish, writer, claims), daemon=True)
+    with warnings.catch_warnings():
+        # the analysis runs on a thread with a deep stack (sources.call_with_deep_stack) while
+        # the main thread only waits for it, holding nothing the child could need: Python
+        # 3.12's warning about forking a process with threads does not apply
+        warnings.simplefilter("ignore", DeprecationWarning)
+        process.start()
+    writer.close()
+    return process, reader, claims
+
+
+def stop(process: Any, reader: Any) -> None:
+    """Done with a process from :func:`fork`: its pipe closed, the process ended."""
+    reader.close()
+    if process.is_alive():
+        process.kill()
+    process.join()
+
+
+def _work_there(items: Sequence[T], work: Callable[[T], R], finish: Optional[Callable[[], Any]], writer: Any, claims: Claims) -> None:
     """In the forked process: each item not taken by the parent, taken and done, as (index,
     True, result); an item whose work raises is left to the parent, (index, False, None), which
-    then fails the same way, where it is reported. Then (-1, True, ``finish()``)."""
+    then fails the same way, where it is reported. Then, with ``finish``, (-1, True,
+    ``finish()``)."""
     from bglint import sources
 
     def work_each() -> None:
@@ -117,7 +131,8 @@ def _work_there(items: Sequence[T], work: Callable[[T], R], finish: Callable[[],
                 writer.send((i, False, None))
             else:
                 writer.send((i, True, result))
-        writer.send((-1, True, finish()))
+        if finish is not None:
+            writer.send((-1, True, finish()))
 
     try:
         sources.call_with_deep_stack(work_each)

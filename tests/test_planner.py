@@ -92,17 +92,17 @@ def test_a_text_asked_for_before_the_planner_took_it_is_planned_here_only() -> N
     import multiprocessing
 
     gate = multiprocessing.get_context("fork").Event()  # the planner takes nothing before it is set
-    plan_all = planner._plan_all
+    work_there = sharing._work_there
 
     def gated(*args: Any) -> None:
         gate.wait()
-        plan_all(*args)
+        work_there(*args)
 
-    planner._plan_all = gated  # type: ignore[assignment]  # the fork copies it as it is now
+    sharing._work_there = gated  # type: ignore[assignment]  # the fork copies it as it is now
     try:
         ahead = planner.Planner(TEXTS, PREFILTER)
     finally:
-        planner._plan_all = plan_all  # type: ignore[assignment]
+        sharing._work_there = work_there  # type: ignore[assignment]
     opens = threading.Timer(20, gate.set)  # a planner that would wait for this text fails, not hangs
     opens.start()
     try:
@@ -123,13 +123,13 @@ def test_a_text_asked_for_before_the_planner_took_it_is_planned_here_only() -> N
         ahead.close()
 
 
-def _die(texts: List[str], eager: Any, writer: Any, claims: Any) -> None:
+def _die(texts: List[str], work: Any, finish: Any, writer: Any, claims: Any) -> None:
     writer.close()
     os._exit(1)
 
 
 def test_a_planner_that_dies_leaves_the_plans_here(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(planner, "_plan_all", _die)
+    monkeypatch.setattr(sharing, "_work_there", _die)
     ahead = planner.Planner(TEXTS, PREFILTER)
     try:
         assert all(ahead.plan(text) is facts.PLAN_HERE for text in TEXTS)
