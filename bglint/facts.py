@@ -14,7 +14,7 @@ import builtins
 import re
 import weakref
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import libcst as cst
 from libcst._position import CodePosition
@@ -60,6 +60,11 @@ class FunctionFacts:
     global_names: set = field(default_factory=set)
     # every name used inside an ``await`` of the body, once asked for (see handoffs.awaited_in_request)
     awaited_names: Optional[frozenset] = field(default=None, repr=False, compare=False)
+    # nested defs not parsed yet (see :func:`_nested_left_out`): name -> their lines in the file,
+    # and (a weak reference to) the module that parses them
+    pending: Optional[Dict[str, Tuple[int, int]]] = field(default=None, repr=False, compare=False)
+    owner: Any = field(default=None, repr=False, compare=False)
+    parsed_alone: bool = field(default=False, repr=False, compare=False)  # one of those, parsed since
 
     @property
     def decorators(self) -> Sequence[cst.Decorator]:
@@ -73,9 +78,36 @@ class FunctionFacts:
 
     def binds(self, name: str) -> bool:
         """Whether ``name`` is a parameter or local of this function (so not a global)."""
-        return self.param(name) is not None or name in self.assignments or any(
-            f.name == name for f in self.nested
-        )
+        return self.param(name) is not None or name in self.assignments or self.has_nested(name)
+
+    def has_nested(self, name: str) -> bool:
+        """Whether a def directly inside this one is named ``name`` (parsed or not)."""
+        return (self.pending is not None and name in self.pending) or any(f.name == name for f in self.nested)
+
+    def nested_def(self, name: str) -> Optional["FunctionFacts"]:
+        """The first def directly inside this one named ``name``, parsing it if it was left out."""
+        if self.pending is not None and name in self.pending:
+            module = self.owner()
+            if module is not None:
+                module._parse_late(self.pending[name])
+        return next((f for f in self.nested if f.name == name), None)
+
+    def left_out_defs(self) -> List[cst.FunctionDef]:
+        """The defs nested in this one, at any depth, that were left out of its parse, parsed now:
+        they are not in ``node``, so a walk of ``node`` that goes into nested defs must walk these
+        too (a use of a name, an ``await`` in a closure)."""
+        out: List[cst.FunctionDef] = []
+        stack: List[FunctionFacts] = [self]
+        while stack:
+            fn = stack.pop()
+            for name in list(fn.pending or ()):
+                fn.nested_def(name)
+            for nested in fn.nested:
+                if nested.parsed_alone:
+                    out.append(nested.node)  # parsed whole: its own nested defs are in it
+                else:
+                    stack.append(nested)
+        return out
 
     def chain(self) -> Iterator["FunctionFacts"]:
         """This function, then each enclosing function outwards."""
@@ -373,6 +405,8 @@ class ModuleFacts:
         self._aliases: "Optional[re.Pattern[str]]" = None
         # methods left out of classes parsed with the module: their lines -> (class, its pending methods)
         self._methods: Dict[Tuple[int, int], Tuple[ClassFacts, Dict[str, Tuple[int, int]]]] = {}
+        # nested defs left out of functions parsed with the module: their lines -> that function
+        self._nested: Dict[Tuple[int, int], FunctionFacts] = {}
         self._late_tops: List[cst.CSTNode] = []
         # the import statements left out (their lines): their facts were filled from `ast`
         self._imports_left_out: set = set()
@@ -464,7 +498,11 @@ class ModuleFacts:
             text += "\n"
         method = self._methods.get(lines)
         if method is not None:
-            self._parse_method_late(lines, text, *method)
+            self._parse_def_late(lines, text, *method)
+            return
+        outer = self._nested.get(lines)
+        if outer is not None:
+            self._parse_def_late(lines, text, outer, outer.pending or {})
             return
         is_class = lines in self._unparsed_classes.values()
         for pending in (self._unparsed, self._unparsed_classes, self._unparsed_assignments):
@@ -543,10 +581,12 @@ class ModuleFacts:
         if self._parents is not None:
             self._parents[id(stmt)] = self.tree  # the ones below: by the walk that collects its facts
 
-    def _parse_method_late(self, lines: Tuple[int, int], text: str, cls: ClassFacts, pending: Dict[str, Tuple[int, int]]) -> None:
-        """Parse a method left out of its class: its lines, indented as they are, under a stand-in
-        ``class`` line (so every line and column stays as in the file, one line down), and add it
-        to ``cls`` as the walk of the whole class would have."""
+    def _parse_def_late(self, lines: Tuple[int, int], text: str, scope: Union[ClassFacts, FunctionFacts], pending: Dict[str, Tuple[int, int]]) -> None:
+        """Parse a def left out of ``scope``, a class (a method) or a function (a nested def):
+        its lines, indented as they are, under a stand-in ``class`` line (so every line and column
+        stays as in the file, one line down), and add it to ``scope`` as the walk of the whole
+        scope would have. Its parent is the module (a nested def is left out only outside any
+        loop: no rule looks above it)."""
         for name in [n for n, r in pending.items() if r == lines]:
             del pending[name]
         try:
@@ -562,8 +602,10 @@ class ModuleFacts:
             return
         self._adopt(stmt, mini, lines[0] - 2, wrapper)
         collector = _Collector(self)
-        collector.scopes.append(cls)
+        collector.scopes.append(scope)
         walk.walk(stmt, collector, self._parents)
+        if isinstance(scope, FunctionFacts):
+            self.function_of_node[id(stmt)].parsed_alone = True
 
     # -- name resolution ------------------------------------------------------------------
     def qualify(self, expr: cst.BaseExpression, fn: Optional[FunctionFacts] = None) -> Optional[str]:
@@ -585,8 +627,8 @@ class ModuleFacts:
                 if name in scope.imports:
                     return scope.imports[name]
                 if scope.binds(name):
-                    nested = next((f for f in scope.nested if f.name == name), None)
-                    return f"{self.name}.{nested.qualname}" if nested else None
+                    # a nested def's name (without parsing one left out: see _nested_left_out)
+                    return f"{self.name}.{scope.qualname}.<locals>.{name}" if scope.has_nested(name) else None
         if name in self.imports:
             return self.imports[name]
         if name in self.functions or name in self.classes or name in self.assignments:
@@ -602,9 +644,9 @@ class ModuleFacts:
         (``parse=False``: only one parsed already)."""
         if fn is not None:
             for scope in fn.chain():
-                for nested in scope.nested:
-                    if nested.name == name:
-                        return nested
+                nested = scope.nested_def(name)
+                if nested is not None:
+                    return nested
                 if scope.binds(name) or name in scope.imports:
                     return None
         if not parse:
@@ -949,7 +991,8 @@ def build(path: str, name: str, package: str, source: str, eager: "re.Pattern[st
     def/class whose text matches ``eager`` (so every place a hand-off can be) is parsed by libcst
     from a text without the other defs' lines (and the blank lines after them): columns stay, and
     a :class:`_LineMap` turns its line numbers into the file's; inside such a class, so are the
-    methods that do not match left out (:func:`_methods_left_out`). The rest is
+    methods that do not match left out (:func:`_methods_left_out`), and so are big defs nested in a
+    top-level def that do not (:func:`_nested_left_out`). The rest is
     parsed one statement (or method) at a time when its name is first looked up (a task, a
     dependency, a helper), or all at once when a rule iterates the whole module. Files CPython cannot read
     (syntax errors, newer syntax), and files with lone CR line ends, are parsed whole, for libcst's own verdict.
@@ -957,7 +1000,7 @@ def build(path: str, name: str, package: str, source: str, eager: "re.Pattern[st
     """
     plan = _plan(source, eager) if planned is PLAN_HERE else planned
     if plan is not None:
-        text, pending, blanked, shadowed, methods, line_map, imports, aliases = plan
+        text, pending, blanked, shadowed, methods, nested, line_map, imports, aliases = plan
         try:
             tree = sources.parse(text, check_nesting=False)
         except sources.SourceError:
@@ -975,7 +1018,7 @@ def build(path: str, name: str, package: str, source: str, eager: "re.Pattern[st
             # the parents, which nearly every module parsed for its hand-offs needs, in the same walk
             facts._parents = {}
             walk.walk(tree, _Collector(facts), facts._parents)
-            if not methods or _wire_methods(facts, methods):
+            if (not methods or _wire_methods(facts, methods)) and (not nested or _wire_nested(facts, nested)):
                 return facts
     return collect(path, name, package, source, sources.parse(source))
 
@@ -997,6 +1040,26 @@ def _wire_methods(facts: ModuleFacts, methods: Dict[int, Tuple[str, Dict[str, Tu
         cls.methods = table
         for lines in pending.values():
             facts._methods[lines] = (cls, pending)
+    return True
+
+
+def _wire_nested(facts: ModuleFacts, nested: Dict[str, Dict[str, Tuple[int, int]]]) -> bool:
+    """Give each function parsed with the module whose nested defs were left out (``nested``: by
+    the function's qualified name, their names and lines) those defs, to parse on demand. False if
+    the functions parsed do not hold one function of that name without a def of those names (never
+    seen; the caller then parses the whole module)."""
+    by_name: Dict[str, List[FunctionFacts]] = {}
+    for fn in facts._all_functions:
+        by_name.setdefault(fn.qualname, []).append(fn)
+    owner = weakref.ref(facts)
+    for qualname, pending in nested.items():
+        found = by_name.get(qualname, ())
+        if len(found) != 1 or any(f.name in pending for f in found[0].nested):
+            return False
+        fn = found[0]
+        fn.pending, fn.owner = dict(pending), owner
+        for lines in pending.values():
+            facts._nested[lines] = fn
     return True
 
 
@@ -1033,6 +1096,7 @@ _Plan = Tuple[
     List[Tuple[int, int]],
     set,
     Dict[int, Tuple[str, Dict[str, Tuple[int, int]]]],
+    Dict[str, Dict[str, Tuple[int, int]]],
     _LineMap,
     List[Union[ast.Import, ast.ImportFrom]],
     "Optional[re.Pattern[str]]",
@@ -1064,6 +1128,7 @@ def _plan(source: str, eager: "re.Pattern[str]") -> Optional[_Plan]:
     body = module.body
     aliases = _handoff_aliases(body, eager)
     methods: Dict[int, Tuple[str, Dict[str, Tuple[int, int]]]] = {}
+    defs_now: List[Union[ast.FunctionDef, ast.AsyncFunctionDef]] = []  # the top-level defs parsed now
     classes_now = 0  # top-level classes parsed with the module, so far
     # the import statements of the module's first simple statements: their facts come from `ast`
     # (:func:`_prefill_imports`), before the walk of what is parsed, which visits nothing that
@@ -1098,10 +1163,22 @@ def _plan(source: str, eager: "re.Pattern[str]") -> Optional[_Plan]:
                     methods[classes_now] = (stmt.name, left_out)
                     blanked.extend(left_out.values())
                 classes_now += 1
+            elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                defs_now.append(stmt)
             continue
         for key in bound:
             last[key] = (first, end)
         blanked.append((first, end))
+    # inside those, big nested defs that cannot hold a hand-off are left out as well
+    nested: Dict[str, Dict[str, Tuple[int, int]]] = {}
+    names_now: Dict[str, int] = {}
+    for stmt in defs_now:
+        names_now[stmt.name] = names_now.get(stmt.name, 0) + 1
+    for stmt in defs_now:
+        if names_now[stmt.name] == 1:
+            _nested_left_out(stmt, stmt.name, lines, eager, aliases, nested)
+    for left_out in nested.values():
+        blanked.extend(left_out.values())
     if not blanked:
         return None
     blanked.sort()
@@ -1109,7 +1186,7 @@ def _plan(source: str, eager: "re.Pattern[str]") -> Optional[_Plan]:
     pending: Dict[str, Dict[str, Tuple[int, int]]] = {"def": {}, "class": {}, "assign": {}}
     for (kind, name), lines_ in last.items():
         pending[kind][name] = lines_
-    return text, pending, blanked, shadowed, methods, line_map, imports, aliases
+    return text, pending, blanked, shadowed, methods, nested, line_map, imports, aliases
 
 
 def _cut(lines: List[str], left_out: Sequence[Tuple[int, int]], shift: int = 0) -> Tuple[str, _LineMap]:
@@ -1353,6 +1430,64 @@ def _methods_left_out(cls: ast.ClassDef, lines: List[str], eager: "re.Pattern[st
             continue
         out[d.name] = (first, end)
     return out
+
+
+MIN_NESTED = 2_000  # characters: a smaller nested def is parsed with its function
+
+
+def _nested_left_out(
+    fn: ast.stmt, qualname: str, lines: List[str], eager: "re.Pattern[str]", aliases: "Optional[re.Pattern[str]]", out: Dict[str, Dict[str, Tuple[int, int]]]
+) -> None:
+    """Add to ``out`` (by the qualified name of the def they are in: their names and lines) the
+    defs nested in the function ``fn`` (``qualname``), and in those of its nested defs that stay,
+    that can be left out, to be parsed when first looked up (a route's closure that streams the
+    response, thousands of lines with no hand-off in them).
+
+    A nested def is left out when it is :data:`MIN_NESTED` characters or more, nothing in it is
+    needed now (:func:`_needed_now`), no other def or class of the function has its name (so the
+    one parsed later is the one a whole parse finds), and it is in the function's own blocks (its
+    body, and those of its ``if``, ``with`` and ``try`` statements) but in no loop: a rule asks
+    whether a closure is defined in the loop that hands it off, and a def parsed late knows no
+    statement around it. A block's last statement stays: the function still parses, and what
+    follows a statement (a ``yield``'s cleanup code) is still there. A rule that walks a function
+    into its nested defs walks :meth:`FunctionFacts.left_out_defs` too."""
+    count: Dict[str, int] = {}
+    for stmt, inner in _binding_statements(fn.body):  # type: ignore[attr-defined]
+        if not inner and isinstance(stmt, _DEFS):
+            count[stmt.name] = count.get(stmt.name, 0) + 1
+    found: Dict[str, Tuple[int, int]] = {}
+    for block in _own_blocks(fn.body):  # type: ignore[attr-defined]
+        left: List[ast.stmt] = []
+        for stmt in block:
+            if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) or count.get(stmt.name) != 1:
+                continue
+            first = min([stmt.lineno] + [d.lineno for d in stmt.decorator_list])
+            end = stmt.end_lineno or stmt.lineno
+            text = "\n".join(lines[first - 1 : end])
+            if len(text) < MIN_NESTED:
+                continue
+            if _needed_now(text, stmt, eager, aliases):
+                _nested_left_out(stmt, f"{qualname}.<locals>.{stmt.name}", lines, eager, aliases, out)
+            elif stmt is not block[-1]:  # a block's last statement stays (see above)
+                left.append(stmt)
+        for stmt in left:
+            found[stmt.name] = (min([stmt.lineno] + [d.lineno for d in stmt.decorator_list]), stmt.end_lineno or stmt.lineno)  # type: ignore[attr-defined]
+    if found:
+        out[qualname] = found
+
+
+def _own_blocks(body: List[ast.stmt]) -> Iterator[List[ast.stmt]]:
+    """``body`` and the blocks of its ``if``, ``with`` and ``try`` statements, and theirs (no
+    loop's, no def's or class's)."""
+    yield body
+    for stmt in body:
+        if isinstance(stmt, (ast.If, ast.With, ast.AsyncWith, ast.Try)) or type(stmt).__name__ == "TryStar":
+            for part in ("body", "orelse", "finalbody"):
+                block = getattr(stmt, part, None)
+                if block:
+                    yield from _own_blocks(block)
+            for handler in getattr(stmt, "handlers", ()):
+                yield from _own_blocks(handler.body)
 
 
 def _handoff_aliases(body: List[ast.stmt], eager: "re.Pattern[str]") -> "Optional[re.Pattern[str]]":

@@ -292,7 +292,7 @@ class HandoffFinder:
             return TaskTarget(inner.module, inner.function, inner.is_async, inner.bound, inner.partial_args + _call_args(expr.args[1:]), sites)
         if isinstance(expr, cst.Name) and fn is not None:
             for scope in fn.chain():
-                if expr.value in scope.assignments and not any(n.name == expr.value for n in scope.nested):
+                if expr.value in scope.assignments and not scope.has_nested(expr.value):
                     value = scope.assignments[expr.value][-1]
                     return self.callable_target(value, module, scope, site, _depth + 1) if isinstance(value, cst.Call) else None
         if not isinstance(expr, (cst.Name, cst.Attribute)):
@@ -417,7 +417,7 @@ def awaited_in_request(site: TaskSite) -> bool:
     if not holding:
         return False
     if fn.awaited_names is None:  # asked by several rules for each of the function's create_task
-        fn.awaited_names = _awaited_names(fn.node.body)
+        fn.awaited_names = _awaited_names(fn.node.body, *fn.left_out_defs())
     return not holding.isdisjoint(fn.awaited_names)
 
 
@@ -446,7 +446,8 @@ class _AwaitedNames:
             self.names.add(node.value)
 
 
-def _awaited_names(body: cst.CSTNode) -> frozenset:
+def _awaited_names(*nodes: cst.CSTNode) -> frozenset:
     visitor = _AwaitedNames()
-    walk.walk(body, visitor)
+    for node in nodes:
+        walk.walk(node, visitor)
     return frozenset(visitor.names)

@@ -30,19 +30,22 @@ TEXTS = [
     "def f(:\n    pass\n",  # does not parse: no plan (libcst's own verdict)
     "import os\rx = 1\n",  # a lone CR ends a line for Python: no plan
     "import asyncio\n\n\nasync def main():\n    asyncio.ensure_future(main())\n",
+    # a big nested def left out of the function holding the hand-off
+    "import asyncio\n\n\nasync def main():\n    def render():\n" + "        x = 1\n" * 200 + "\n    asyncio.ensure_future(main())\n",
 ]
 
 
 def _comparable(plan: Any) -> Any:
     if plan is None:
         return None
-    text, pending, blanked, shadowed, methods, line_map, imports, aliases = plan
+    text, pending, blanked, shadowed, methods, nested, line_map, imports, aliases = plan
     return (
         text,
         pending,
         blanked,
         shadowed,
         methods,
+        nested,
         (line_map.starts, line_map.removed),
         [ast.dump(i) for i in imports],
         aliases.pattern if aliases is not None else None,
@@ -59,7 +62,8 @@ def _all_taken_there(ahead: planner.Planner, but: Sequence[int] = ()) -> None:
 
 
 def test_plans_made_ahead_equal_plans_made_here() -> None:
-    assert [facts._plan(text, PREFILTER) is None for text in TEXTS] == [False, True, True, False]
+    assert [facts._plan(text, PREFILTER) is None for text in TEXTS] == [False, True, True, False, False]
+    assert facts._plan(TEXTS[4], PREFILTER)[5] == {"main": {"render": (5, 205)}}  # type: ignore[index]
     ahead = planner.Planner(TEXTS + [TEXTS[0]], PREFILTER)  # a copy of a file is planned once
     try:
         _all_taken_there(ahead)
@@ -117,7 +121,7 @@ def test_a_text_asked_for_before_the_planner_took_it_is_planned_here_only() -> N
                 sent.add(ahead._reader.recv()[0])
         except EOFError:  # all read: the process closed its end
             pass
-        assert sent == {1, 2}  # the planner planned the others, not the text taken here
+        assert sent == {1, 2, 4}  # the planner planned the others, not the text taken here
     finally:
         opens.cancel()
         ahead.close()

@@ -229,11 +229,26 @@ def _facts_summary(module):
     }
 
 
+# nested defs are left out from MIN_NESTED characters up, which no fixture's are: each test of
+# parsing on demand runs again with every nested def that can be left out left out
+NESTED = pytest.mark.parametrize("every_nested_def", [False, True], ids=["as-shipped", "every-nested-def"], indirect=True)
+
+
+@pytest.fixture
+def every_nested_def(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    from bglint import facts
+
+    if request.param:
+        monkeypatch.setattr(facts, "MIN_NESTED", 0)
+    return bool(request.param)
+
+
+@NESTED
 @pytest.mark.parametrize(
     "text",
     LAZY_CASES[:-1] + [p.read_text(encoding="utf-8") for p in sorted((Path(__file__).parent / "fixtures").rglob("*.py"))],
 )
-def test_facts_parsed_on_demand_equal_facts_parsed_at_once(text: str) -> None:
+def test_facts_parsed_on_demand_equal_facts_parsed_at_once(text: str, every_nested_def: bool) -> None:
     from bglint.engine import PREFILTER
     from bglint.facts import build, collect
 
@@ -242,11 +257,12 @@ def test_facts_parsed_on_demand_equal_facts_parsed_at_once(text: str) -> None:
     assert _facts_summary(lazy) == _facts_summary(whole)
 
 
+@NESTED
 @pytest.mark.parametrize(
     "text",
     LAZY_CASES[:-2] + [p.read_text(encoding="utf-8") for p in sorted((Path(__file__).parent / "fixtures").rglob("*.py"))],
 )
-def test_positions_of_what_was_parsed_with_the_module_are_the_files(text: str) -> None:
+def test_positions_of_what_was_parsed_with_the_module_are_the_files(text: str, every_nested_def: bool) -> None:
     # the lines left out are cut from the text parsed: libcst's own metadata on that shorter tree,
     # mapped back, must give every node (layout nodes too: they can end at a line start) the place
     # libcst gives it in the whole file
@@ -320,7 +336,8 @@ def test_lone_cr_lines_or_a_syntax_error_mean_a_whole_parse() -> None:
         build("m.py", "m", "", LAZY_CASES[-1], PREFILTER)
 
 
-def test_findings_are_the_same_parsing_on_demand_or_everything_at_once() -> None:
+@NESTED
+def test_findings_are_the_same_parsing_on_demand_or_everything_at_once(every_nested_def: bool) -> None:
     from bglint.project import Project
 
     here = Path(__file__).parent
@@ -420,9 +437,11 @@ _INSERTS = ["asyncio.create_task(x())", "def m(self): return 1", "x = 1", "# c",
 @given(st.data())
 def test_mutated_fixtures_parse_the_same_on_demand_or_at_once(data: st.DataObject) -> None:
     # lines deleted, duplicated or inserted (at the indentation of their neighbour) in a fixture:
-    # whatever still parses must give the same facts parsed on demand as parsed at once
+    # whatever still parses must give the same facts parsed on demand as parsed at once (with
+    # every nested def that can be left out left out, or none: MIN_NESTED as shipped)
     import ast
 
+    from bglint import facts as facts_mod
     from bglint.engine import PREFILTER
     from bglint.facts import build, collect
 
@@ -443,7 +462,150 @@ def test_mutated_fixtures_parse_the_same_on_demand_or_at_once(data: st.DataObjec
         whole = collect("m.py", "m", "", text, sources.parse(text))
     except (SyntaxError, ValueError, sources.SourceError):
         return
-    assert _facts_summary(build("m.py", "m", "", text, PREFILTER)) == _facts_summary(whole)
+    shipped = facts_mod.MIN_NESTED
+    try:
+        facts_mod.MIN_NESTED = data.draw(st.sampled_from([shipped, 0]))
+        lazy = build("m.py", "m", "", text, PREFILTER)
+    finally:
+        facts_mod.MIN_NESTED = shipped
+    assert _facts_summary(lazy) == _facts_summary(whole)
+
+
+NESTED_APP = (
+    "import time\n\nfrom fastapi import BackgroundTasks, FastAPI\n\napp = FastAPI()\n\n\n"
+    "@app.post('/go')\n"
+    "async def go(bg: BackgroundTasks, stream: bool):\n"
+    "    if stream:\n\n"
+    "        async def render(chunks):\n"
+    "            # what streams the response: no hand-off in it\n"
+    "            for c in chunks:\n"
+    "                yield c\n\n"
+    "        return render([])\n"
+    "    async def job(n: int) -> None:\n"
+    "        time.sleep(n)\n\n"
+    "    for n in range(3):\n\n"
+    "        def later():\n"
+    "            return n\n\n"
+    "        bg.add_task(later)\n"
+    "    bg.add_task(job, 1)\n"
+    "    return {}\n"
+)
+
+
+@pytest.mark.parametrize("every_nested_def", [True], indirect=True)
+def test_a_nested_def_is_parsed_when_first_looked_up(tmp_path: Path, every_nested_def: bool) -> None:
+    """A def nested in a function parsed with the module is left out of the parse when no
+    hand-off can be in it, outside any loop: its name is known at once, its facts when it is
+    looked up (a task here); the findings, and where they are, are a whole parse's."""
+    from bglint.engine import PREFILTER
+    from bglint.facts import build, collect
+    from bglint.project import Project
+
+    lazy = build("m.py", "m", "", NESTED_APP, PREFILTER)
+    go = lazy.functions["go"]
+    assert go.pending == {"render": (12, 15), "job": (18, 19)}
+    assert "def render" not in lazy.parsed_text and "def job" not in lazy.parsed_text and "def later" in lazy.parsed_text
+    assert go.binds("render") and go.has_nested("job") and not go.has_nested("n")
+    assert lazy.qualify(cst.Name("job"), go) == "m.go.<locals>.job" and "job" in go.pending  # named, not parsed
+    job = go.nested_def("job")
+    assert job is not None and job.qualname == "go.<locals>.job" and job.parent is go and not go.pending.get("job")
+    whole = collect("m.py", "m", "", NESTED_APP, sources.parse(NESTED_APP))
+    want = next(f for f in whole.all_functions if f.name == "job")
+    assert _positions_under(lazy, job.node) == _positions_under(whole, want.node)
+
+    path = tmp_path / "app.py"
+    path.write_text(NESTED_APP, encoding="utf-8")
+    engine = Engine(build_settings(RawConfig(), ALL_CODES, ALL_CODES, cli_select=["ALL"], root=tmp_path))
+    found = []
+    for project in (engine.new_project(), Project(extra_roots=[tmp_path])):
+        report = engine.check([path], project=project)
+        found.append(sorted((f.line, f.column, f.code) for f in report.findings))
+        if project.eager.pattern:  # the run that parses on demand never needed the renderer
+            assert "render" in project.facts(path).functions["go"].pending
+    assert found[0] == found[1]
+    codes = {code for _, _, code in found[0]}
+    assert (19, 9, "BG201") in found[0] and "BG303" in codes  # time.sleep in the task; the loop's closure
+
+
+# each needs a walk of a function that goes into its nested defs (left out when every nested def
+# that can be is): a task awaited in a closure, a BackgroundTasks handed on in a closure
+CLOSURE_APPS = [
+    pytest.param(
+        "import asyncio\n\nfrom fastapi import FastAPI, WebSocket\n\napp = FastAPI()\n\n\n"
+        "@app.websocket('/ws')\n"
+        "async def ws(client: WebSocket):\n"
+        "    queue: asyncio.Queue = asyncio.Queue()\n\n"
+        "    async def writer():\n"
+        "        while True:\n"
+        "            await client.send_text(await queue.get())\n\n"
+        "    async def close():\n"
+        "        await writer_task\n"
+        "        await client.close()\n\n"
+        "    writer_task = asyncio.create_task(writer())\n"
+        "    await close()\n",
+        "BG103",
+        id="task-awaited-in-a-closure",
+    ),
+    pytest.param(
+        "from fastapi import BackgroundTasks, FastAPI\n\napp = FastAPI()\n\n\n"
+        "def work() -> None:\n    pass\n\n\n"
+        "@app.post('/b')\n"
+        "async def b():\n"
+        "    tasks = BackgroundTasks()\n"
+        "    tasks.add_task(work)\n\n"
+        "    def respond():\n"
+        "        return finish(tasks)\n\n"
+        "    return respond()\n",
+        "BG107",
+        id="tasks-handed-on-in-a-closure",
+    ),
+]
+
+
+@pytest.mark.parametrize("every_nested_def", [True], indirect=True)
+@pytest.mark.parametrize("text, absent", CLOSURE_APPS)
+def test_a_walk_into_nested_defs_sees_those_left_out(tmp_path: Path, text: str, absent: str, every_nested_def: bool) -> None:
+    from bglint.engine import PREFILTER
+    from bglint.facts import build
+    from bglint.project import Project
+
+    assert any(fn.pending for fn in dict.values(build("m.py", "m", "", text, PREFILTER).functions))  # left out
+    path = tmp_path / "app.py"
+    path.write_text(text, encoding="utf-8")
+    engine = Engine(build_settings(RawConfig(), ALL_CODES, ALL_CODES, cli_select=["ALL"], root=tmp_path))
+    found = [sorted((f.line, f.code) for f in engine.check([path], project=project).findings) for project in (engine.new_project(), Project(extra_roots=[tmp_path]))]
+    assert found[0] == found[1]
+    assert absent not in {code for _, code in found[0]}
+
+
+def _positions_under(module: object, node: object) -> list:
+    from bglint.walk import children
+
+    out, stack = [], [node]
+    while stack:
+        n = stack.pop()
+        r = module.position(n)  # type: ignore[attr-defined]
+        out.append((type(n).__name__, r.start.line, r.start.column, r.end.line, r.end.column))
+        stack.extend(reversed(children(n)))
+    return out
+
+
+def test_a_nested_def_in_a_loop_or_of_a_name_bound_twice_stays(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bglint import facts
+    from bglint.engine import PREFILTER
+
+    monkeypatch.setattr(facts, "MIN_NESTED", 0)
+    text = (
+        "async def go(bg, flag):\n"
+        "    for n in range(3):\n\n        def later():\n            return n\n\n        bg.add_task(later)\n"
+        "    if flag:\n\n        def twice():\n            return 1\n\n    else:\n\n        def twice():\n            return 2\n\n"
+        "    if flag:\n\n        def alone():\n            return 3\n"  # the only statement of its block
+        "    with open('f') as f:\n\n        def cut():\n            return 4\n\n        def stays():\n            return 5\n\n"
+        "    bg.add_task(twice)\n"
+    )
+    module = facts.build("m.py", "m", "", text, PREFILTER)
+    # a block keeps its last statement
+    assert module.functions["go"].pending == {"cut": (24, 25)}
 
 
 def test_a_plan_that_does_not_fit_the_tree_falls_back_to_a_whole_parse(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -173,7 +173,7 @@ def _binding_scope(name: str, fn: Optional[FunctionFacts]) -> Optional[FunctionF
     if fn is None:
         return None
     for scope in fn.chain():
-        if name in scope.imports or scope.param(name) is not None or any(n.name == name for n in scope.nested):
+        if name in scope.imports or scope.param(name) is not None or scope.has_nested(name):
             return None
         if name in scope.assignments:
             return scope
@@ -236,7 +236,7 @@ def _is_callable_value(value: cst.BaseExpression, target: TaskTarget, ctx: RuleC
         return _is_callable_value(value.body, target, ctx) or _is_callable_value(value.orelse, target, ctx)
     if isinstance(value, cst.BooleanOperation):
         return _is_callable_value(value.left, target, ctx) or _is_callable_value(value.right, target, ctx)
-    if isinstance(value, cst.Lambda) or (isinstance(value, cst.Name) and any(n.name == value.value for n in fn.nested)):
+    if isinstance(value, cst.Lambda) or (isinstance(value, cst.Name) and fn.has_nested(value.value)):
         return True
     if isinstance(value, cst.Call) and isinstance(value.func, (cst.Name, cst.Attribute)):
         func = value.func
@@ -480,7 +480,7 @@ def check_late_binding_lambda(site: TaskSite, ctx: RuleContext) -> Iterator[Find
             yield ctx.finding(LATE_BINDING_LAMBDA, task, fix=_lambda_fix(site, task, ctx), name=captured[0])
         return
     if isinstance(task, cst.Name) and site.function is not None:
-        nested = next((f for f in site.function.nested if f.name == task.value), None)
+        nested = site.function.nested_def(task.value)
         if nested is None or not _inside(nested.node, site.call, ctx.module):
             return  # a closure defined outside the loop does not capture a fresh value either way
         params = {p.name for p in nested.params}

@@ -638,7 +638,7 @@ def handed_names(site: TaskSite, ctx: RuleContext) -> Iterator[Tuple[cst.Name, c
     elif isinstance(task, cst.Name):
         nested = _nested_def(task.value, fn)
         if nested is not None:
-            for name in loaded_names(nested.node.body):
+            for name in [n for node in (nested.node.body, *nested.left_out_defs()) for n in loaded_names(node)]:
                 if not any(scope.binds(name.value) for scope in _inner_scopes(nested, fn)):
                     yield name, task
 
@@ -655,9 +655,9 @@ def _lambda_params(node: cst.Lambda) -> List[str]:
 
 def _nested_def(name: str, fn: FunctionFacts) -> Optional[FunctionFacts]:
     for scope in fn.chain():
-        for nested in scope.nested:
-            if nested.name == name:
-                return nested
+        nested = scope.nested_def(name)
+        if nested is not None:
+            return nested
         if scope.binds(name):
             return None
     return None
@@ -1000,7 +1000,7 @@ def check_tasks_never_attached(module: ModuleFacts, ctx: RuleContext) -> Iterato
 
 
 def _uses(name: str, fn: FunctionFacts) -> List[cst.Name]:
-    return [n for n in loaded_names(fn.node.body) if n.value == name]
+    return [n for node in (fn.node.body, *fn.left_out_defs()) for n in loaded_names(node) if n.value == name]
 
 
 def _escapes(name: str, fn: FunctionFacts, module: ModuleFacts) -> bool:
@@ -1164,7 +1164,8 @@ class _AttributeReads(cst.CSTVisitor):
 
 def reads_attributes(fn: FunctionFacts, name: str) -> bool:
     visitor = _AttributeReads(name)
-    fn.node.body.visit(visitor)
+    for node in (fn.node.body, *fn.left_out_defs()):
+        node.visit(visitor)
     return visitor.found is not None
 
 
