@@ -560,6 +560,61 @@ CLOSURE_APPS = [
         id="tasks-handed-on-in-a-closure",
     ),
 ]
+_DB = (
+    "import asyncio\n\nfrom fastapi import BackgroundTasks, Depends, FastAPI\nfrom sqlalchemy.orm import Session, sessionmaker\n\n"
+    "SessionLocal = sessionmaker()\napp = FastAPI()\n\n\n"
+    "class User:\n    email: str\n\n\n"
+    "def get_db():\n    db = SessionLocal()\n    try:\n        yield db\n    finally:\n        db.close()\n\n\n"
+    "async def other() -> None:\n    pass\n\n\n"
+)
+# ... and a finding that only a walk into a def left out finds (FastAPI before 0.118, where a
+# yield dependency exits before the tasks run)
+CLOSURE_FINDINGS = [
+    pytest.param(
+        _DB + "@app.post('/x')\n"
+        "async def x(bg: BackgroundTasks, db: Session = Depends(get_db)):\n"
+        "    async def job():\n"
+        "        def save():\n"
+        "            db.add(1)\n\n"
+        "        save()\n"
+        "        asyncio.create_task(other())\n\n"
+        "    bg.add_task(job)\n",
+        "BG101",
+        id="session-read-in-a-closure-of-a-task",
+    ),
+    pytest.param(
+        _DB + "async def notify(user: User) -> None:\n"
+        "    def text():\n"
+        "        return user.email\n\n"
+        "    print(text())\n"
+        "    asyncio.create_task(other())\n\n\n"
+        "@app.post('/y')\n"
+        "def y(bg: BackgroundTasks, db: Session = Depends(get_db)):\n"
+        "    user = db.query(User).first()\n"
+        "    bg.add_task(notify, user)\n",
+        "BG102",
+        id="orm-instance-read-in-a-closure-of-a-task",
+    ),
+]
+
+
+@pytest.mark.parametrize("every_nested_def", [True], indirect=True)
+@pytest.mark.parametrize("text, code", CLOSURE_FINDINGS)
+def test_a_finding_in_a_nested_def_left_out_is_found(tmp_path: Path, text: str, code: str, every_nested_def: bool) -> None:
+    from bglint.engine import PREFILTER
+    from bglint.facts import build
+    from bglint.project import Project
+
+    lazy = build("m.py", "m", "", text, PREFILTER)
+    tops = list(dict.values(lazy.functions))  # parsed with the module, and the defs in them
+    assert any(fn.pending for fn in tops + [f for fn in tops for f in fn.nested])
+    path = tmp_path / "app.py"
+    path.write_text(text, encoding="utf-8")
+    raw = RawConfig(values={"target-fastapi": "0.110"})
+    engine = Engine(build_settings(raw, ALL_CODES, ALL_CODES, cli_select=["ALL"], root=tmp_path))
+    found = [sorted((f.line, f.code) for f in engine.check([path], project=project).findings) for project in (engine.new_project(), Project(extra_roots=[tmp_path]))]
+    assert found[0] == found[1]
+    assert code in {c for _, c in found[0]}
 
 
 @pytest.mark.parametrize("every_nested_def", [True], indirect=True)
