@@ -1128,7 +1128,8 @@ def _plan(source: str, eager: "re.Pattern[str]") -> Optional[_Plan]:
     body = module.body
     aliases = _handoff_aliases(body, eager)
     methods: Dict[int, Tuple[str, Dict[str, Tuple[int, int]]]] = {}
-    defs_now: List[Union[ast.FunctionDef, ast.AsyncFunctionDef]] = []  # the top-level defs parsed now
+    defs_now: List[Union[ast.FunctionDef, ast.AsyncFunctionDef]] = []  # the top-level defs parsed now ...
+    names_now: Dict[str, int] = {}  # ... and how many of each name
     classes_now = 0  # top-level classes parsed with the module, so far
     # the import statements of the module's first simple statements: their facts come from `ast`
     # (:func:`_prefill_imports`), before the walk of what is parsed, which visits nothing that
@@ -1164,18 +1165,17 @@ def _plan(source: str, eager: "re.Pattern[str]") -> Optional[_Plan]:
                     blanked.extend(left_out.values())
                 classes_now += 1
             elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                defs_now.append(stmt)
+                names_now[stmt.name] = names_now.get(stmt.name, 0) + 1
+                if len(text) > MIN_NESTED:  # (a smaller one cannot hold a nested def to leave out)
+                    defs_now.append(stmt)
             continue
         for key in bound:
             last[key] = (first, end)
         blanked.append((first, end))
     # inside those, big nested defs that cannot hold a hand-off are left out as well
     nested: Dict[str, Dict[str, Tuple[int, int]]] = {}
-    names_now: Dict[str, int] = {}
     for stmt in defs_now:
-        names_now[stmt.name] = names_now.get(stmt.name, 0) + 1
-    for stmt in defs_now:
-        if names_now[stmt.name] == 1:
+        if names_now[stmt.name] == 1:  # (one parsed now of that name: see _wire_nested)
             _nested_left_out(stmt, stmt.name, lines, eager, aliases, nested)
     for left_out in nested.values():
         blanked.extend(left_out.values())

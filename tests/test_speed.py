@@ -661,6 +661,16 @@ def test_a_nested_def_in_a_loop_or_of_a_name_bound_twice_stays(monkeypatch: pyte
     module = facts.build("m.py", "m", "", text, PREFILTER)
     # a block keeps its last statement
     assert module.functions["go"].pending == {"cut": (24, 25)}
+    # two top-level defs of one name parsed with the module: neither loses a nested def (a small
+    # one beside a big one too: the qualified name must point at one function)
+    twice = "import asyncio\n\n\ndef h():\n    def a():\n        return 'a body long enough to leave out'\n\n    asyncio.create_task(x())\n\n\n"
+    plan = facts._plan(twice + twice, PREFILTER)
+    assert plan is not None and plan[5] == {}
+    assert facts._plan(twice, PREFILTER)[5] == {"h": {"a": (5, 6)}}  # type: ignore[index]
+    monkeypatch.setattr(facts, "MIN_NESTED", 40)
+    small = "def h():\n    asyncio.create_task(x())\n\n\n"
+    assert facts._plan(twice, PREFILTER)[5] == {"h": {"a": (5, 6)}}  # type: ignore[index]
+    assert facts._plan(twice + small, PREFILTER)[5] == {}  # type: ignore[index]
 
 
 def test_a_plan_that_does_not_fit_the_tree_falls_back_to_a_whole_parse(monkeypatch: pytest.MonkeyPatch) -> None:
