@@ -407,6 +407,8 @@ class ModuleFacts:
         self._methods: Dict[Tuple[int, int], Tuple[ClassFacts, Dict[str, Tuple[int, int]]]] = {}
         # nested defs left out of functions parsed with the module: their lines -> that function
         self._nested: Dict[Tuple[int, int], FunctionFacts] = {}
+        # module-level defs left out of the blocks of top-level `if`/`try`/`with` statements
+        self._indented: set = set()
         self._late_tops: List[cst.CSTNode] = []
         # the import statements left out (their lines): their facts were filled from `ast`
         self._imports_left_out: set = set()
@@ -511,13 +513,23 @@ class ModuleFacts:
         if is_class and self._parse_class_late(lines, text):
             return
         try:
-            mini = sources.parse(text, check_nesting=False)
+            # a def of a block is parsed, indented as it is, under a stand-in `class` line (see
+            # _parse_def_late), and walked alone: a module-level def
+            mini = sources.parse("class _:\n" + text if lines in self._indented else text, check_nesting=False)
         except sources.SourceError:
             return  # CPython parsed it, libcst cannot: the name stays unknown, as in an unparsable module
         if len(mini.body) != 1:
             return
         stmt = mini.body[0]
-        self._adopt(stmt, mini, first - 1, stmt)
+        if lines in self._indented:
+            wrapper = stmt
+            body = getattr(wrapper, "body", None)
+            if not isinstance(body, cst.IndentedBlock) or len(body.body) != 1 or not isinstance(body.body[0], cst.FunctionDef):
+                return
+            stmt = body.body[0]
+            self._adopt(stmt, mini, first - 2, wrapper)
+        else:
+            self._adopt(stmt, mini, first - 1, stmt)
         # an import left out has its facts already (collecting them again now could undo a later
         # import of the same name): only its parents are recorded
         visitor = _NOTHING if lines in self._imports_left_out else _Collector(self, shadowed=lines in self._shadowed)
@@ -1000,7 +1012,7 @@ def build(path: str, name: str, package: str, source: str, eager: "re.Pattern[st
     """
     plan = _plan(source, eager) if planned is PLAN_HERE else planned
     if plan is not None:
-        text, pending, blanked, shadowed, methods, nested, line_map, imports, aliases = plan
+        text, pending, blanked, shadowed, methods, nested, indented, line_map, imports, aliases = plan
         try:
             tree = sources.parse(text, check_nesting=False)
         except sources.SourceError:
@@ -1011,6 +1023,7 @@ def build(path: str, name: str, package: str, source: str, eager: "re.Pattern[st
             facts._unparsed_classes.update(pending["class"])
             facts._unparsed_assignments.update(pending["assign"])
             facts._blanked.extend(blanked)
+            facts._indented.update(indented)
             facts._shadowed.update(shadowed)
             facts._eager, facts._aliases = eager, aliases
             _prefill_imports(facts, imports)
@@ -1097,6 +1110,7 @@ _Plan = Tuple[
     set,
     Dict[int, Tuple[str, Dict[str, Tuple[int, int]]]],
     Dict[str, Dict[str, Tuple[int, int]]],
+    List[Tuple[int, int]],
     _LineMap,
     List[Union[ast.Import, ast.ImportFrom]],
     "Optional[re.Pattern[str]]",
@@ -1130,6 +1144,7 @@ def _plan(source: str, eager: "re.Pattern[str]") -> Optional[_Plan]:
     methods: Dict[int, Tuple[str, Dict[str, Tuple[int, int]]]] = {}
     defs_now: List[Union[ast.FunctionDef, ast.AsyncFunctionDef]] = []  # the top-level defs parsed now ...
     names_now: Dict[str, int] = {}  # ... and how many of each name
+    indented: List[Tuple[int, int]] = []  # the defs left out of top-level blocks (their lines)
     classes_now = 0  # top-level classes parsed with the module, so far
     # the import statements of the module's first simple statements: their facts come from `ast`
     # (:func:`_prefill_imports`), before the walk of what is parsed, which visits nothing that
@@ -1154,6 +1169,12 @@ def _plan(source: str, eager: "re.Pattern[str]") -> Optional[_Plan]:
             at_top = False  # can hold an import, or is one parsed now
         if bound is None or shares_line:
             classes_now += isinstance(stmt, ast.ClassDef)
+            if bound is None and not shares_line:
+                # an `if`/`try`/`with` block's defs that cannot hold a hand-off are left out
+                for name, lines_ in _block_defs_left_out(stmt, lines, eager, aliases):
+                    last[("def", name)] = lines_
+                    blanked.append(lines_)
+                    indented.append(lines_)
             continue  # imports, compound statements, ...: parsed now
         text = "\n".join(lines[first - 1 : end])
         if _needed_now(text, stmt, eager, aliases):
@@ -1186,7 +1207,7 @@ def _plan(source: str, eager: "re.Pattern[str]") -> Optional[_Plan]:
     pending: Dict[str, Dict[str, Tuple[int, int]]] = {"def": {}, "class": {}, "assign": {}}
     for (kind, name), lines_ in last.items():
         pending[kind][name] = lines_
-    return text, pending, blanked, shadowed, methods, nested, line_map, imports, aliases
+    return text, pending, blanked, shadowed, methods, nested, indented, line_map, imports, aliases
 
 
 def _cut(lines: List[str], left_out: Sequence[Tuple[int, int]], shift: int = 0) -> Tuple[str, _LineMap]:
@@ -1474,6 +1495,31 @@ def _nested_left_out(
             found[stmt.name] = (min([stmt.lineno] + [d.lineno for d in stmt.decorator_list]), stmt.end_lineno or stmt.lineno)  # type: ignore[attr-defined]
     if found:
         out[qualname] = found
+
+
+def _block_defs_left_out(
+    stmt: ast.stmt, lines: List[str], eager: "re.Pattern[str]", aliases: "Optional[re.Pattern[str]]"
+) -> List[Tuple[str, Tuple[int, int]]]:
+    """The defs in the blocks of the top-level statement ``stmt`` (an ``if``, ``try`` or ``with``,
+    and theirs: :func:`_own_blocks`) that can be left out as a top-level def is, by name: nothing
+    in it is needed now (:func:`_needed_now`), ``stmt`` binds its name nowhere else (so the one
+    parsed later is the one a whole parse keeps), and it is not the last statement of its block
+    (the statement still parses). A module's code behind ``if AVAILABLE:``, ``try:``."""
+    count: Dict[str, int] = {}
+    for _, name in _binds_within(stmt):
+        count[name] = count.get(name, 0) + 1
+    out: List[Tuple[str, Tuple[int, int]]] = []
+    blocks = _own_blocks([stmt])
+    next(blocks)  # [stmt] itself
+    for block in blocks:
+        for d in block[:-1]:
+            if not isinstance(d, (ast.FunctionDef, ast.AsyncFunctionDef)) or count.get(d.name) != 1:
+                continue
+            first = min([d.lineno] + [x.lineno for x in d.decorator_list])
+            end = d.end_lineno or d.lineno
+            if not _needed_now("\n".join(lines[first - 1 : end]), d, eager, aliases):
+                out.append((d.name, (first, end)))
+    return out
 
 
 def _own_blocks(body: List[ast.stmt]) -> Iterator[List[ast.stmt]]:

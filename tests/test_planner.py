@@ -38,7 +38,7 @@ TEXTS = [
 def _comparable(plan: Any) -> Any:
     if plan is None:
         return None
-    text, pending, blanked, shadowed, methods, nested, line_map, imports, aliases = plan
+    text, pending, blanked, shadowed, methods, nested, indented, line_map, imports, aliases = plan
     return (
         text,
         pending,
@@ -46,6 +46,7 @@ def _comparable(plan: Any) -> Any:
         shadowed,
         methods,
         nested,
+        indented,
         (line_map.starts, line_map.removed),
         [ast.dump(i) for i in imports],
         aliases.pattern if aliases is not None else None,

@@ -191,6 +191,10 @@ LAZY_CASES = [
     "import asyncio\n\nclass S:\n    '''doc'''\n    limit = 3\n\n    @property\n    def size(self) -> int:\n        return helper(\n            1,\n        )  # a comment\n\n    async def spawn(self):\n        asyncio.create_task(self.work())\n\n    @staticmethod\n    def plain(x):\n        s = \"\"\"\ndef g():\n    pass\n\"\"\"\n        return s\n\n    async def work(self):\n        return self.size\n",
     "import asyncio\nclass T:\n    def a(self): return 1\n    def b(self):\n        asyncio.create_task(x())\n    def a(self): return 2\n    def c(self):\n        global G\n        import os as G\n    def d(self): pass\n",
     "import asyncio\nclass U:\n\tdef a(self):\n\t\treturn 1\n\tdef b(self):\n\t\tasyncio.create_task(x())\n\tdef c(self):\n\t\treturn 'caf\u00e9' + str(1)\n\tx = 1\n",
+    # defs in the blocks of top-level if/try/with statements: left out unless last in their block
+    # or bound twice by the statement; a later def or assignment of the name wins
+    "import asyncio\n\nif AVAILABLE:\n\n    @dec\n    def f(x):\n        return helper(x)\n\n    async def g():\n        asyncio.create_task(f(1))\n\n    def h():\n        return 2\n\n    X = 1\nelse:\n    def f(x):\n        return 0\n\n    Y = 2\n\ntry:\n    def t():\n        return 3\n\n    import fast\nexcept ImportError:\n    def u():\n        return 4\n\n    fast = None\nfinally:\n    pass\n\nwith ctx():\n    if deep:\n        def w():\n            return 5\n\n        W = w()\n\ndef h():\n    return 6\n",
+    "if A:\n\tdef f():\n\t\treturn 1\n\tf2 = f\n\nf = 3\n",
     "x = 1\r\ndef f():\r\n    return x\r\n",  # CRLF
     "def f(:\n    pass\n",  # CPython says no: libcst's verdict stands
 ]
@@ -671,6 +675,23 @@ def test_a_nested_def_in_a_loop_or_of_a_name_bound_twice_stays(monkeypatch: pyte
     small = "def h():\n    asyncio.create_task(x())\n\n\n"
     assert facts._plan(twice, PREFILTER)[5] == {"h": {"a": (5, 6)}}  # type: ignore[index]
     assert facts._plan(twice + small, PREFILTER)[5] == {}  # type: ignore[index]
+
+
+def test_defs_in_top_level_blocks_are_left_out_as_top_level_defs_are() -> None:
+    from bglint.engine import PREFILTER
+    from bglint.facts import build, collect
+
+    text = next(t for t in LAZY_CASES if t.startswith("import asyncio\n\nif AVAILABLE:"))
+    lazy = build("m.py", "m", "", text, PREFILTER)
+    whole = collect("m.py", "m", "", text, sources.parse(text))
+    # not `f` (the `else` binds it too), `g` (a hand-off), `X`/`Y`/`fast`/`W` (last in their block)
+    assert {name for name, lines in lazy._unparsed.items() if lines in lazy._indented} == {"t", "u", "w"}
+    assert len(lazy._indented) == 4 and "return 2" not in lazy.parsed_text  # and the `h` rebound below
+    for name in ("w", "h", "f", "t"):
+        got, want = lazy.functions[name], dict.get(whole.functions, name)
+        assert lazy.position(got.node) == whole.position(want.node) and got.qualname == name
+        assert _positions_under(lazy, got.node) == _positions_under(whole, want.node)
+    assert lazy.position(lazy.functions["h"].node).start.line == 42  # the top-level one wins
 
 
 def test_a_plan_that_does_not_fit_the_tree_falls_back_to_a_whole_parse(monkeypatch: pytest.MonkeyPatch) -> None:
