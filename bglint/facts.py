@@ -512,23 +512,19 @@ class ModuleFacts:
                 del pending[name]
         if is_class and self._parse_class_late(lines, text):
             return
-        try:
-            # a def of a block is parsed, indented as it is, under a stand-in `class` line (see
-            # _parse_def_late), and walked alone: a module-level def
-            mini = sources.parse("class _:\n" + text if lines in self._indented else text, check_nesting=False)
-        except sources.SourceError:
-            return  # CPython parsed it, libcst cannot: the name stays unknown, as in an unparsable module
-        if len(mini.body) != 1:
-            return
-        stmt = mini.body[0]
-        if lines in self._indented:
-            wrapper = stmt
-            body = getattr(wrapper, "body", None)
-            if not isinstance(body, cst.IndentedBlock) or len(body.body) != 1 or not isinstance(body.body[0], cst.FunctionDef):
+        if lines in self._indented:  # a def of a block, walked alone below: a module-level def
+            found = self._parse_indented_def(lines, text)
+            if found is None:
                 return
-            stmt = body.body[0]
-            self._adopt(stmt, mini, first - 2, wrapper)
+            stmt: cst.CSTNode = found
         else:
+            try:
+                mini = sources.parse(text, check_nesting=False)
+            except sources.SourceError:
+                return  # CPython parsed it, libcst cannot: the name stays unknown, as in an unparsable module
+            if len(mini.body) != 1:
+                return
+            stmt = mini.body[0]
             self._adopt(stmt, mini, first - 1, stmt)
         # an import left out has its facts already (collecting them again now could undo a later
         # import of the same name): only its parents are recorded
@@ -594,30 +590,37 @@ class ModuleFacts:
             self._parents[id(stmt)] = self.tree  # the ones below: by the walk that collects its facts
 
     def _parse_def_late(self, lines: Tuple[int, int], text: str, scope: Union[ClassFacts, FunctionFacts], pending: Dict[str, Tuple[int, int]]) -> None:
-        """Parse a def left out of ``scope``, a class (a method) or a function (a nested def):
-        its lines, indented as they are, under a stand-in ``class`` line (so every line and column
-        stays as in the file, one line down), and add it to ``scope`` as the walk of the whole
-        scope would have. Its parent is the module (a nested def is left out only outside any
-        loop: no rule looks above it)."""
+        """Parse a def left out of ``scope``, a class (a method) or a function (a nested def),
+        and add it to ``scope`` as the walk of the whole scope would have. Its parent is the module
+        (a nested def is left out only outside any loop: no rule looks above it)."""
         for name in [n for n, r in pending.items() if r == lines]:
             del pending[name]
-        try:
-            mini = sources.parse("class _:\n" + text, check_nesting=False)
-        except sources.SourceError:
+        stmt = self._parse_indented_def(lines, text)
+        if stmt is None:
             return
-        wrapper = mini.body[0]
-        body = getattr(wrapper, "body", None)
-        if not isinstance(wrapper, cst.ClassDef) or not isinstance(body, cst.IndentedBlock) or len(body.body) != 1:
-            return
-        stmt = body.body[0]
-        if not isinstance(stmt, cst.FunctionDef):
-            return
-        self._adopt(stmt, mini, lines[0] - 2, wrapper)
         collector = _Collector(self)
         collector.scopes.append(scope)
         walk.walk(stmt, collector, self._parents)
         if isinstance(scope, FunctionFacts):
             self.function_of_node[id(stmt)].parsed_alone = True
+
+    def _parse_indented_def(self, lines: Tuple[int, int], text: str) -> Optional[cst.FunctionDef]:
+        """The def on ``lines`` (``text``, indented as it is in the file), parsed under a stand-in
+        ``class`` line (so every line and column stays as in the file, one line down) and made a
+        statement of this module; None if libcst cannot parse it as one def."""
+        try:
+            mini = sources.parse("class _:\n" + text, check_nesting=False)
+        except sources.SourceError:
+            return None
+        wrapper = mini.body[0]
+        body = getattr(wrapper, "body", None)
+        if not isinstance(wrapper, cst.ClassDef) or not isinstance(body, cst.IndentedBlock) or len(body.body) != 1:
+            return None
+        stmt = body.body[0]
+        if not isinstance(stmt, cst.FunctionDef):
+            return None
+        self._adopt(stmt, mini, lines[0] - 2, wrapper)
+        return stmt
 
     # -- name resolution ------------------------------------------------------------------
     def qualify(self, expr: cst.BaseExpression, fn: Optional[FunctionFacts] = None) -> Optional[str]:
@@ -1004,7 +1007,8 @@ def build(path: str, name: str, package: str, source: str, eager: "re.Pattern[st
     from a text without the other defs' lines (and the blank lines after them): columns stay, and
     a :class:`_LineMap` turns its line numbers into the file's; inside such a class, so are the
     methods that do not match left out (:func:`_methods_left_out`), and so are big defs nested in a
-    top-level def that do not (:func:`_nested_left_out`). The rest is
+    top-level def that do not (:func:`_nested_left_out`) and defs in the blocks of a top-level
+    ``if``/``try``/``with`` that do not (:func:`_block_defs_left_out`). The rest is
     parsed one statement (or method) at a time when its name is first looked up (a task, a
     dependency, a helper), or all at once when a rule iterates the whole module. Files CPython cannot read
     (syntax errors, newer syntax), and files with lone CR line ends, are parsed whole, for libcst's own verdict.

@@ -13,7 +13,10 @@ Positions are checked against libcst's own metadata on the whole parse: every ca
 found from the code of its statement (as bglint finds positions), on the whole parse and in what
 was parsed with the module (a text without the lines left out), and by the metadata of that
 shorter tree mapped back to the file's lines. Files Python or
-libcst cannot parse are skipped (the crash sweep counts them). Exit status 1 on any difference.
+libcst cannot parse are skipped (the crash sweep counts them). Last, everything left is parsed and
+every def (nested ones too) must have the whole parse's qualified name, place, code and counts of
+calls and nested defs; ``--every-nested-def`` leaves out every nested def that can be, whatever
+its size. Exit status 1 on any difference.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from sweep import py_files  # noqa: E402
 
 import libcst as cst  # noqa: E402
 
-from bglint import sources, walk  # noqa: E402
+from bglint import facts, sources, walk  # noqa: E402
 from bglint.facts import build, collect  # noqa: E402
 from bglint.report import PREFILTER  # noqa: E402
 
@@ -98,6 +101,12 @@ def check_file(path: Path) -> Optional[List[str]]:
                 out.append(f"{kind[:-1]} {name}: on demand the one at {_start(lazy, node)}, whole parse the one at {_start(whole, want)}")
             elif kind == "classes":
                 out.extend(_method_differences(name, lazy, got, whole, value))
+    # then everything (nested defs left out too): each def where the whole parse has it
+    lazy.parse_all()
+    got_defs = Counter((f.qualname, _start(lazy, f.node), lazy.code_for(f.node), len(f.calls), len(f.nested)) for f in lazy.all_functions)
+    want_defs = Counter((f.qualname, _start(whole, f.node), whole.code_for(f.node), len(f.calls), len(f.nested)) for f in whole.all_functions)
+    for qualname, start, *_ in (got_defs - want_defs) + (want_defs - got_defs):
+        out.append(f"def {qualname} at {start}: differs on demand (parsed after everything else)")
     return out
 
 
@@ -159,7 +168,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dirs", nargs="*", help="folders to sweep")
     parser.add_argument("--site-packages", action="store_true", help="also sweep this interpreter's site-packages")
+    parser.add_argument("--every-nested-def", action="store_true", help="leave out every nested def that can be, whatever its size (facts.MIN_NESTED = 0)")
     args = parser.parse_args(argv)
+    if args.every_nested_def:
+        facts.MIN_NESTED = 0
     roots = [Path(d) for d in args.dirs] + ([Path(sysconfig.get_paths()["purelib"])] if args.site_packages else [])
     if not roots:
         parser.error("give folders to sweep and/or --site-packages")
