@@ -21,6 +21,8 @@ from bglint.facts import build, collect
 from bglint.project import Project
 from bglint.rules import ALL_CODES
 
+from ._positions import positions_under
+
 # (source, kind, name): the statement a first lookup of ``name`` gives must be the one a whole
 # parse keeps (the last binding in source order)
 REBOUND = [
@@ -186,20 +188,6 @@ def test_a_def_that_sends_only_on_its_own_names_is_left_out(tmp_path: Path) -> N
     assert len(found[0]) == 14
 
 
-def _positions(facts: object, node: object) -> List[Tuple[str, int, int, int, int]]:
-    """Every significant node under ``node``, in order, with its position in ``facts``' file."""
-    from bglint.walk import children
-
-    out = []
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        r = facts.position(n)  # type: ignore[attr-defined]
-        out.append((type(n).__name__, r.start.line, r.start.column, r.end.line, r.end.column))
-        stack.extend(reversed(children(n)))
-    return out
-
-
 def test_a_class_parsed_late_leaves_its_methods_out_until_asked() -> None:
     """A class no hand-off is in is parsed when first looked up, without its methods; a method
     is parsed when asked for, found by a word search, or when everything is: positions, methods
@@ -212,8 +200,8 @@ def test_a_class_parsed_late_leaves_its_methods_out_until_asked() -> None:
     assert lazy.position(cls.node) == whole.position(want.node)
     assert lazy.position(cls.methods["last"].node) == whole.position(want.methods["last"].node)  # after the cut
     send = cls.methods["send"]
-    assert _positions(lazy, send.node) == _positions(whole, want.methods["send"].node)
-    assert _positions(lazy, cls.methods["name"].node) == _positions(whole, want.methods["name"].node)
+    assert positions_under(lazy, send.node) == positions_under(whole, want.methods["send"].node)
+    assert positions_under(lazy, cls.methods["name"].node) == positions_under(whole, want.methods["name"].node)
     lazy.parse_mentioning("needle")
     lazy.parse_mentioning("helper4")
     assert dict.__contains__(cls.methods, "helper4") and not dict.__contains__(cls.methods, "helper5")
@@ -222,7 +210,7 @@ def test_a_class_parsed_late_leaves_its_methods_out_until_asked() -> None:
     assert lazy.complete
     assert sorted(dict.keys(cls.methods)) == sorted(want.methods)
     for name in want.methods:
-        assert _positions(lazy, cls.methods[name].node) == _positions(whole, want.methods[name].node), name
+        assert positions_under(lazy, cls.methods[name].node) == positions_under(whole, want.methods[name].node), name
 
 
 @pytest.mark.parametrize("text", APPS)

@@ -17,6 +17,8 @@ from bglint.config import RawConfig, build_settings
 from bglint.engine import Engine
 from bglint.rules import ALL_CODES, DEFAULT_CODES
 
+from ._positions import positions_under
+
 
 def test_nodes_built_outside_the_parser_are_still_validated() -> None:
     sources.parse("x = 1\n")
@@ -515,7 +517,7 @@ def test_a_nested_def_is_parsed_when_first_looked_up(tmp_path: Path, every_neste
     assert job is not None and job.qualname == "go.<locals>.job" and job.parent is go and not go.pending.get("job")
     whole = collect("m.py", "m", "", NESTED_APP, sources.parse(NESTED_APP))
     want = next(f for f in whole.all_functions if f.name == "job")
-    assert _positions_under(lazy, job.node) == _positions_under(whole, want.node)
+    assert positions_under(lazy, job.node) == positions_under(whole, want.node)
 
     path = tmp_path / "app.py"
     path.write_text(NESTED_APP, encoding="utf-8")
@@ -637,18 +639,6 @@ def test_a_walk_into_nested_defs_sees_those_left_out(tmp_path: Path, text: str, 
     assert absent not in {code for _, code in found[0]}
 
 
-def _positions_under(module: object, node: object) -> list:
-    from bglint.walk import children
-
-    out, stack = [], [node]
-    while stack:
-        n = stack.pop()
-        r = module.position(n)  # type: ignore[attr-defined]
-        out.append((type(n).__name__, r.start.line, r.start.column, r.end.line, r.end.column))
-        stack.extend(reversed(children(n)))
-    return out
-
-
 def test_a_nested_def_in_a_loop_or_of_a_name_bound_twice_stays(monkeypatch: pytest.MonkeyPatch) -> None:
     from bglint import facts
     from bglint.engine import PREFILTER
@@ -690,7 +680,7 @@ def test_defs_in_top_level_blocks_are_left_out_as_top_level_defs_are() -> None:
     for name in ("w", "h", "f", "t"):
         got, want = lazy.functions[name], dict.get(whole.functions, name)
         assert lazy.position(got.node) == whole.position(want.node) and got.qualname == name
-        assert _positions_under(lazy, got.node) == _positions_under(whole, want.node)
+        assert positions_under(lazy, got.node) == positions_under(whole, want.node)
     assert lazy.position(lazy.functions["h"].node).start.line == 42  # the top-level one wins
 
 
