@@ -92,11 +92,11 @@ class FunctionFacts:
                 module._parse_late(self.pending[name])
         return next((f for f in self.nested if f.name == name), None)
 
-    def left_out_defs(self) -> List[cst.FunctionDef]:
-        """The defs nested in this one, at any depth, that were left out of its parse, parsed now:
-        they are not in ``node``, so a walk of ``node`` that goes into nested defs must walk these
-        too (a use of a name, an ``await`` in a closure)."""
-        out: List[cst.FunctionDef] = []
+    def bodies(self) -> List[cst.CSTNode]:
+        """What a walk of this function that goes into its nested defs covers (a use of a name,
+        an ``await`` in a closure): its body, then each def nested in it, at any depth, that was
+        left out of its parse (parsed now: it is not in ``node``)."""
+        out: List[cst.CSTNode] = [self.node.body]
         stack: List[FunctionFacts] = [self]
         while stack:
             fn = stack.pop()
@@ -1156,8 +1156,7 @@ def _plan(source: str, eager: "re.Pattern[str]") -> Optional[_Plan]:
     imports: List[Union[ast.Import, ast.ImportFrom]] = []
     at_top = True
     for i, stmt in enumerate(body):
-        first = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", ())])
-        end = stmt.end_lineno or stmt.lineno
+        first, end = _lines_of(stmt)
         shares_line = first == previous_end or (i + 1 < len(body) and body[i + 1].lineno == end)
         previous_end = end
         bound = _binds(stmt)
@@ -1306,7 +1305,7 @@ def _may_hold_handoff(text: str, stmt: ast.stmt, eager: "re.Pattern[str]") -> bo
         masked = masked.replace(word, stand_in)
     if masked == text or eager.search(masked) is not None:
         return True  # another word matches
-    first = min([stmt.lineno] + [d.lineno for d in stmt.decorator_list])
+    first = _lines_of(stmt)[0]
     lines: List[int] = []
     for word, _, _ in _RESOLVED_CALLS:
         at = text.find(word)
@@ -1447,8 +1446,7 @@ def _methods_left_out(cls: ast.ClassDef, lines: List[str], eager: "re.Pattern[st
     for d in defs:
         if d is cls.body[-1]:
             continue
-        first = min([d.lineno] + [x.lineno for x in d.decorator_list])
-        end = d.end_lineno or d.lineno
+        first, end = _lines_of(d)
         if bound.get(d.name) != 1 or first <= cls.lineno:
             continue
         if _needed_now("\n".join(lines[first - 1 : end]), d, eager, aliases):
@@ -1475,28 +1473,24 @@ def _nested_left_out(
     whether a closure is defined in the loop that hands it off, and a def parsed late knows no
     statement around it. A block's last statement stays: the function still parses, and what
     follows a statement (a ``yield``'s cleanup code) is still there. A rule that walks a function
-    into its nested defs walks :meth:`FunctionFacts.left_out_defs` too."""
+    into its nested defs walks :meth:`FunctionFacts.bodies`."""
     count: Dict[str, int] = {}
     for stmt, inner in _binding_statements(fn.body):  # type: ignore[attr-defined]
         if not inner and isinstance(stmt, _DEFS):
             count[stmt.name] = count.get(stmt.name, 0) + 1
     found: Dict[str, Tuple[int, int]] = {}
     for block in _own_blocks(fn.body):  # type: ignore[attr-defined]
-        left: List[ast.stmt] = []
         for stmt in block:
             if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) or count.get(stmt.name) != 1:
                 continue
-            first = min([stmt.lineno] + [d.lineno for d in stmt.decorator_list])
-            end = stmt.end_lineno or stmt.lineno
+            first, end = _lines_of(stmt)
             text = "\n".join(lines[first - 1 : end])
             if len(text) < MIN_NESTED:
                 continue
             if _needed_now(text, stmt, eager, aliases):
                 _nested_left_out(stmt, f"{qualname}.<locals>.{stmt.name}", lines, eager, aliases, out)
             elif stmt is not block[-1]:  # a block's last statement stays (see above)
-                left.append(stmt)
-        for stmt in left:
-            found[stmt.name] = (min([stmt.lineno] + [d.lineno for d in stmt.decorator_list]), stmt.end_lineno or stmt.lineno)  # type: ignore[attr-defined]
+                found[stmt.name] = (first, end)
     if found:
         out[qualname] = found
 
@@ -1519,11 +1513,16 @@ def _block_defs_left_out(
         for d in block[:-1]:
             if not isinstance(d, (ast.FunctionDef, ast.AsyncFunctionDef)) or count.get(d.name) != 1:
                 continue
-            first = min([d.lineno] + [x.lineno for x in d.decorator_list])
-            end = d.end_lineno or d.lineno
+            first, end = _lines_of(d)
             if not _needed_now("\n".join(lines[first - 1 : end]), d, eager, aliases):
                 out.append((d.name, (first, end)))
     return out
+
+
+def _lines_of(stmt: ast.stmt) -> Tuple[int, int]:
+    """The first line of ``stmt`` (its first decorator's, for a def or class) and its last."""
+    first = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", ())])
+    return first, stmt.end_lineno or stmt.lineno
 
 
 def _own_blocks(body: List[ast.stmt]) -> Iterator[List[ast.stmt]]:

@@ -417,7 +417,7 @@ def awaited_in_request(site: TaskSite) -> bool:
     if not holding:
         return False
     if fn.awaited_names is None:  # asked by several rules for each of the function's create_task
-        fn.awaited_names = _awaited_names(fn.node.body, *fn.left_out_defs())
+        fn.awaited_names = _awaited_names(*fn.bodies())
     return not holding.isdisjoint(fn.awaited_names)
 
 

@@ -620,6 +620,11 @@ def loaded_names(node: cst.CSTNode) -> List[cst.Name]:
     return visitor.found
 
 
+def _loaded_in(fn: FunctionFacts) -> List[cst.Name]:
+    """Names read in ``fn``'s body, its nested defs included (those left out of its parse too)."""
+    return [n for node in fn.bodies() for n in loaded_names(node)]
+
+
 def handed_names(site: TaskSite, ctx: RuleContext) -> Iterator[Tuple[cst.Name, cst.CSTNode]]:
     """Each local name the task will see, with the node to report: arguments (partials
     included), names a lambda handed over reads, and free names of a nested def handed over."""
@@ -638,7 +643,7 @@ def handed_names(site: TaskSite, ctx: RuleContext) -> Iterator[Tuple[cst.Name, c
     elif isinstance(task, cst.Name):
         nested = _nested_def(task.value, fn)
         if nested is not None:
-            for name in [n for node in (nested.node.body, *nested.left_out_defs()) for n in loaded_names(node)]:
+            for name in _loaded_in(nested):
                 if not any(scope.binds(name.value) for scope in _inner_scopes(nested, fn)):
                     yield name, task
 
@@ -1000,7 +1005,7 @@ def check_tasks_never_attached(module: ModuleFacts, ctx: RuleContext) -> Iterato
 
 
 def _uses(name: str, fn: FunctionFacts) -> List[cst.Name]:
-    return [n for node in (fn.node.body, *fn.left_out_defs()) for n in loaded_names(node) if n.value == name]
+    return [n for n in _loaded_in(fn) if n.value == name]
 
 
 def _escapes(name: str, fn: FunctionFacts, module: ModuleFacts) -> bool:
@@ -1164,7 +1169,7 @@ class _AttributeReads(cst.CSTVisitor):
 
 def reads_attributes(fn: FunctionFacts, name: str) -> bool:
     visitor = _AttributeReads(name)
-    for node in (fn.node.body, *fn.left_out_defs()):
+    for node in fn.bodies():
         node.visit(visitor)
     return visitor.found is not None
 
