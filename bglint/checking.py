@@ -69,7 +69,6 @@ def load_settings(
     )
 
 
-
 def check(
     paths: Sequence[str] = (),
     select: Sequence[str] = (),
