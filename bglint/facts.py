@@ -1161,7 +1161,9 @@ def _plan(source: str, eager: "re.Pattern[str]") -> Optional[_Plan]:
         previous_end = end
         bound = _binds(stmt)
         # whatever this statement rebinds, a statement left out before it must not win when parsed
-        for key in bound if bound is not None else (_binds_within(stmt) if last else ()):
+        blocks = bound is None and not shares_line and isinstance(stmt, _BLOCKS)  # defs in it may be left out
+        within = _binds_within(stmt) if bound is None and (last or blocks) else []
+        for key in bound if bound is not None else within:
             if key in last:
                 shadowed.add(last.pop(key))
         if at_top and isinstance(stmt, (ast.Import, ast.ImportFrom)) and not shares_line:
@@ -1172,9 +1174,9 @@ def _plan(source: str, eager: "re.Pattern[str]") -> Optional[_Plan]:
             at_top = False  # can hold an import, or is one parsed now
         if bound is None or shares_line:
             classes_now += isinstance(stmt, ast.ClassDef)
-            if bound is None and not shares_line:
+            if blocks:
                 # an `if`/`try`/`with` block's defs that cannot hold a hand-off are left out
-                for name, lines_ in _block_defs_left_out(stmt, lines, eager, aliases):
+                for name, lines_ in _block_defs_left_out(stmt, within, lines, eager, aliases):
                     last[("def", name)] = lines_
                     blanked.append(lines_)
                     indented.append(lines_)
@@ -1496,15 +1498,16 @@ def _nested_left_out(
 
 
 def _block_defs_left_out(
-    stmt: ast.stmt, lines: List[str], eager: "re.Pattern[str]", aliases: "Optional[re.Pattern[str]]"
+    stmt: ast.stmt, binds: List[Tuple[str, str]], lines: List[str], eager: "re.Pattern[str]", aliases: "Optional[re.Pattern[str]]"
 ) -> List[Tuple[str, Tuple[int, int]]]:
     """The defs in the blocks of the top-level statement ``stmt`` (an ``if``, ``try`` or ``with``,
     and theirs: :func:`_own_blocks`) that can be left out as a top-level def is, by name: nothing
-    in it is needed now (:func:`_needed_now`), ``stmt`` binds its name nowhere else (so the one
-    parsed later is the one a whole parse keeps), and it is not the last statement of its block
-    (the statement still parses). A module's code behind ``if AVAILABLE:``, ``try:``."""
+    in it is needed now (:func:`_needed_now`), ``stmt`` binds its name nowhere else (``binds``:
+    what :func:`_binds_within` gives for it; so the one parsed later is the one a whole parse
+    keeps), and it is not the last statement of its block (the statement still parses). A
+    module's code behind ``if AVAILABLE:``, ``try:``."""
     count: Dict[str, int] = {}
-    for _, name in _binds_within(stmt):
+    for _, name in binds:
         count[name] = count.get(name, 0) + 1
     out: List[Tuple[str, Tuple[int, int]]] = []
     blocks = _own_blocks([stmt])
@@ -1525,12 +1528,16 @@ def _lines_of(stmt: ast.stmt) -> Tuple[int, int]:
     return first, stmt.end_lineno or stmt.lineno
 
 
+# the statements whose blocks :func:`_own_blocks` goes into (``try``/``except*`` from Python 3.11)
+_BLOCKS = tuple(getattr(ast, name) for name in ("If", "With", "AsyncWith", "Try", "TryStar") if hasattr(ast, name))
+
+
 def _own_blocks(body: List[ast.stmt]) -> Iterator[List[ast.stmt]]:
     """``body`` and the blocks of its ``if``, ``with`` and ``try`` statements, and theirs (no
     loop's, no def's or class's)."""
     yield body
     for stmt in body:
-        if isinstance(stmt, (ast.If, ast.With, ast.AsyncWith, ast.Try)) or type(stmt).__name__ == "TryStar":
+        if isinstance(stmt, _BLOCKS):
             for part in ("body", "orelse", "finalbody"):
                 block = getattr(stmt, part, None)
                 if block:
