@@ -22,6 +22,7 @@ from bglint.config import ConfigError, RawConfig, Settings, build_settings, find
 if TYPE_CHECKING:  # pragma: no cover
     from bglint.cache import Cache, Stale
     from bglint.engine import Report
+    from bglint.planner import Planner
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_FAILED = 0, 1, 2
 
@@ -348,34 +349,38 @@ def _analyse(
     linted = candidates(files, read_once, errors)
     others = candidates(context, read_once)
     if linted or others:
-        from bglint.engine import Engine
-
-        engine = Engine(settings)
-        project = engine.new_project()
-        project.read_log = log
-        if store is not None:
-            project.record()  # what each file's findings depend on: the next run redoes only those
-        # only the texts that can hold a hand-off stay in memory; another is read again if a rule
-        # looks into it (a module a task comes from)
-        kept = set(linted + others)
-        for path in kept:
-            project.set_source(path, read[path].text, read[path])
-        project.read_elsewhere([path for path in read if path not in kept])
+        ahead: Optional["Planner"] = None
         if idle_core:
             from bglint import planner
+            from bglint.report import PREFILTER
 
-            # the candidates' plans, in the order the hand-off search asks for them
-            project.planner = planner.start([read[p].text for p in linted + others], project.eager)
-            project.share_lint = project.planner is not None  # a project worth planning ahead
-        read.clear()
+            # the candidates' plans, in the order the hand-off search asks for them; forked before
+            # libcst is imported here (planning needs only `ast`), so it plans meanwhile
+            ahead = planner.start([read[p].text for p in linted + others], PREFILTER)
         try:
+            from bglint.engine import Engine
+
+            engine = Engine(settings)
+            project = engine.new_project()
+            assert ahead is None or project.eager is PREFILTER, "the planner plans with the project's prefilter"
+            project.read_log = log
+            if store is not None:
+                project.record()  # what each file's findings depend on: the next run redoes only those
+            # only the texts that can hold a hand-off stay in memory; another is read again if a rule
+            # looks into it (a module a task comes from)
+            kept = set(linted + others)
+            for path in kept:
+                project.set_source(path, read[path].text, read[path])
+            project.read_elsewhere([path for path in read if path not in kept])
+            project.planner = ahead
+            project.share_lint = ahead is not None  # a project worth planning ahead
+            read.clear()
             report = engine.check(
                 files, fix=fix or diff, unsafe=unsafe, write=fix and not diff, context=context, project=project, prefiltered=(linted, others, errors)
             )
         finally:
-            if project.planner is not None:
-                project.planner.close()
-                project.planner = None
+            if ahead is not None:
+                ahead.close()
     else:  # nothing can hold a hand-off: no parser needed
         errors.sort(key=lambda e: e.path)  # by file, as the engine and a cached run list them
         report = Report(errors=errors, files_checked=len(files) - len({e.path for e in errors}))

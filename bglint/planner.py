@@ -2,7 +2,7 @@
 
 A project runs in one process: with one project and two cores (the usual run over a repository),
 the second core does nothing. Before libcst parses a module, CPython's ``ast`` reads it to plan
-what libcst parses now (:func:`bglint.facts._plan`); that plan is plain data, a function of the
+what libcst parses now (:func:`bglint.planning.plan`); that plan is plain data, a function of the
 text alone, and on a web project's candidate files it is about a quarter of the analysis. A
 :class:`Planner` is a process forked with the candidates' texts that plans them, in the order the
 hand-off search asks for them, and hands each plan over a pipe while this process parses. Each
@@ -20,8 +20,8 @@ from __future__ import annotations
 import sys
 from typing import Any, Dict, Optional, Sequence, Set
 
-from bglint import facts, sharing
-from bglint.facts import PLAN_HERE
+from bglint import planning, sharing
+from bglint.planning import PLAN_HERE
 
 MIN_TEXT = 200_000  # characters of candidates: less is not worth a process
 
@@ -36,7 +36,7 @@ class Planner:
         self._asked: Set[int] = set()  # asked for again (a copy of a file): planned here
         # a text whose planning fails is left to this process, which then fails the same way,
         # where it is reported
-        self._process, self._reader, self._claims = sharing.fork(unique, lambda text: facts._plan(text, eager))
+        self._process, self._reader, self._claims = sharing.fork(unique, lambda text: planning.plan(text, eager))
         self._open = True
 
     def plan(self, text: str) -> Any:

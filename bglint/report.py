@@ -79,7 +79,7 @@ class _Prefilter:
 
     def within(self, text: str) -> "_Prefilter":
         """The same search for the parts of ``text``: only the words ``text`` holds are looked
-        for (facts._plan searches each statement of a module, and most modules hold one or two)."""
+        for (planning.plan searches each statement of a module, and most modules hold one or two)."""
         narrowed = _Prefilter(self.pattern)
         # what the cached properties would compute, narrowed: the same compiled regexes
         narrowed.regex = self.regex

@@ -37,7 +37,7 @@ from sweep import py_files  # noqa: E402
 
 import libcst as cst  # noqa: E402
 
-from bglint import facts, sources, walk  # noqa: E402
+from bglint import planning, sources, walk  # noqa: E402
 from bglint.facts import build, collect  # noqa: E402
 from bglint.report import PREFILTER  # noqa: E402
 
@@ -168,10 +168,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dirs", nargs="*", help="folders to sweep")
     parser.add_argument("--site-packages", action="store_true", help="also sweep this interpreter's site-packages")
-    parser.add_argument("--every-nested-def", action="store_true", help="leave out every nested def that can be, whatever its size (facts.MIN_NESTED = 0)")
+    parser.add_argument("--every-nested-def", action="store_true", help="leave out every nested def that can be, whatever its size (planning.MIN_NESTED = 0)")
     args = parser.parse_args(argv)
     if args.every_nested_def:
-        facts.MIN_NESTED = 0
+        planning.MIN_NESTED = 0
     roots = [Path(d) for d in args.dirs] + ([Path(sysconfig.get_paths()["purelib"])] if args.site_packages else [])
     if not roots:
         parser.error("give folders to sweep and/or --site-packages")

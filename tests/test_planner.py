@@ -12,7 +12,7 @@ from typing import Any, List, Sequence
 
 import pytest
 
-from bglint import facts, planner, sharing
+from bglint import planner, planning, sharing
 from bglint.cli import main
 from bglint.report import PREFILTER
 
@@ -63,15 +63,15 @@ def _all_taken_there(ahead: planner.Planner, but: Sequence[int] = ()) -> None:
 
 
 def test_plans_made_ahead_equal_plans_made_here() -> None:
-    assert [facts._plan(text, PREFILTER) is None for text in TEXTS] == [False, True, True, False, False]
-    assert facts._plan(TEXTS[4], PREFILTER)[5] == {"main": {"render": (5, 205)}}  # type: ignore[index]
+    assert [planning.plan(text, PREFILTER) is None for text in TEXTS] == [False, True, True, False, False]
+    assert planning.plan(TEXTS[4], PREFILTER)[5] == {"main": {"render": (5, 205)}}  # type: ignore[index]
     ahead = planner.Planner(TEXTS + [TEXTS[0]], PREFILTER)  # a copy of a file is planned once
     try:
         _all_taken_there(ahead)
         for text in TEXTS:
-            assert _comparable(ahead.plan(text)) == _comparable(facts._plan(text, PREFILTER))
-        assert ahead.plan(TEXTS[0]) is facts.PLAN_HERE  # asked again: planned here
-        assert ahead.plan("import os\n") is facts.PLAN_HERE  # not a text it was given
+            assert _comparable(ahead.plan(text)) == _comparable(planning.plan(text, PREFILTER))
+        assert ahead.plan(TEXTS[0]) is planning.PLAN_HERE  # asked again: planned here
+        assert ahead.plan("import os\n") is planning.PLAN_HERE  # not a text it was given
     finally:
         ahead.close()
 
@@ -81,12 +81,12 @@ def test_a_text_whose_planning_fails_is_planned_here_and_the_others_there() -> N
     parent fails the same way, where the error is reported."""
     deep = "x = " + "+".join(["1"] * 20_000) + "\n"  # CPython refuses the tree: planning raises
     with pytest.raises(Exception):
-        facts._plan(deep, PREFILTER)
+        planning.plan(deep, PREFILTER)
     ahead = planner.Planner([deep, TEXTS[0]], PREFILTER)
     try:
         _all_taken_there(ahead)
-        assert ahead.plan(deep) is facts.PLAN_HERE
-        assert _comparable(ahead.plan(TEXTS[0])) == _comparable(facts._plan(TEXTS[0], PREFILTER))
+        assert ahead.plan(deep) is planning.PLAN_HERE
+        assert _comparable(ahead.plan(TEXTS[0])) == _comparable(planning.plan(TEXTS[0], PREFILTER))
     finally:
         ahead.close()
 
@@ -111,10 +111,10 @@ def test_a_text_asked_for_before_the_planner_took_it_is_planned_here_only() -> N
     opens = threading.Timer(20, gate.set)  # a planner that would wait for this text fails, not hangs
     opens.start()
     try:
-        assert ahead.plan(TEXTS[3]) is facts.PLAN_HERE  # not taken yet: taken here
+        assert ahead.plan(TEXTS[3]) is planning.PLAN_HERE  # not taken yet: taken here
         gate.set()
         _all_taken_there(ahead, but=[3])
-        assert _comparable(ahead.plan(TEXTS[0])) == _comparable(facts._plan(TEXTS[0], PREFILTER))  # planned there
+        assert _comparable(ahead.plan(TEXTS[0])) == _comparable(planning.plan(TEXTS[0], PREFILTER))  # planned there
         ahead._process.join(30)
         sent = set(ahead._plans)
         try:
@@ -137,7 +137,7 @@ def test_a_planner_that_dies_leaves_the_plans_here(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(sharing, "_work_there", _die)
     ahead = planner.Planner(TEXTS, PREFILTER)
     try:
-        assert all(ahead.plan(text) is facts.PLAN_HERE for text in TEXTS)
+        assert all(ahead.plan(text) is planning.PLAN_HERE for text in TEXTS)
     finally:
         ahead.close()
 
@@ -156,3 +156,29 @@ def test_a_run_with_an_idle_core_plans_ahead_and_finds_the_same(monkeypatch: pyt
     ahead = runner().invoke(main, [*args[:-1], "--jobs", "2", args[-1]])
     assert started and started[0] > 1
     assert (ahead.exit_code, ahead.stdout) == (alone.exit_code, alone.stdout) and alone.exit_code == 1
+
+
+def test_the_planner_is_forked_before_libcst_is_imported(tmp_path: Path) -> None:
+    """Planning needs CPython's ``ast`` only: the planner plans while the run imports libcst."""
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "from bglint import planner, sharing\n"
+        "from bglint.cli import main\n"
+        "planner.MIN_TEXT = 0\n"
+        "work_there = sharing._work_there\n"
+        "def noted(items, *args):\n"
+        "    if isinstance(items[0], str):  # the planner's: texts (the lint's are paths)\n"
+        "        open(sys.argv[1], 'w').write(str('libcst' in sys.modules))\n"
+        "    work_there(items, *args)\n"
+        "sharing._work_there = noted\n"
+        "try:\n"
+        "    main(['check', '--no-cache', '--jobs', '2', sys.argv[2]])\n"
+        "except SystemExit as e:\n"
+        "    print(e.code, 'libcst' in sys.modules)\n"
+    )
+    noted = tmp_path / "noted"
+    done = subprocess.run([sys.executable, "-c", code, str(noted), str(REPO / "examples")], capture_output=True, text=True, cwd=tmp_path)
+    assert done.stdout.splitlines()[-1] == "1 True", done.stderr  # findings, with libcst
+    assert noted.read_text() == "False"

@@ -242,10 +242,10 @@ NESTED = pytest.mark.parametrize("every_nested_def", [False, True], ids=["as-shi
 
 @pytest.fixture
 def every_nested_def(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
-    from bglint import facts
+    from bglint import planning
 
     if request.param:
-        monkeypatch.setattr(facts, "MIN_NESTED", 0)
+        monkeypatch.setattr(planning, "MIN_NESTED", 0)
     return bool(request.param)
 
 
@@ -447,7 +447,7 @@ def test_mutated_fixtures_parse_the_same_on_demand_or_at_once(data: st.DataObjec
     # every nested def that can be left out left out, or none: MIN_NESTED as shipped)
     import ast
 
-    from bglint import facts as facts_mod
+    from bglint import planning
     from bglint.engine import PREFILTER
     from bglint.facts import build, collect
 
@@ -468,12 +468,12 @@ def test_mutated_fixtures_parse_the_same_on_demand_or_at_once(data: st.DataObjec
         whole = collect("m.py", "m", "", text, sources.parse(text))
     except (SyntaxError, ValueError, sources.SourceError):
         return
-    shipped = facts_mod.MIN_NESTED
+    shipped = planning.MIN_NESTED
     try:
-        facts_mod.MIN_NESTED = data.draw(st.sampled_from([shipped, 0]))
+        planning.MIN_NESTED = data.draw(st.sampled_from([shipped, 0]))
         lazy = build("m.py", "m", "", text, PREFILTER)
     finally:
-        facts_mod.MIN_NESTED = shipped
+        planning.MIN_NESTED = shipped
     assert _facts_summary(lazy) == _facts_summary(whole)
 
 
@@ -640,10 +640,10 @@ def test_a_walk_into_nested_defs_sees_those_left_out(tmp_path: Path, text: str, 
 
 
 def test_a_nested_def_in_a_loop_or_of_a_name_bound_twice_stays(monkeypatch: pytest.MonkeyPatch) -> None:
-    from bglint import facts
+    from bglint import facts, planning
     from bglint.engine import PREFILTER
 
-    monkeypatch.setattr(facts, "MIN_NESTED", 0)
+    monkeypatch.setattr(planning, "MIN_NESTED", 0)
     text = (
         "async def go(bg, flag):\n"
         "    for n in range(3):\n\n        def later():\n            return n\n\n        bg.add_task(later)\n"
@@ -658,13 +658,13 @@ def test_a_nested_def_in_a_loop_or_of_a_name_bound_twice_stays(monkeypatch: pyte
     # two top-level defs of one name parsed with the module: neither loses a nested def (a small
     # one beside a big one too: the qualified name must point at one function)
     twice = "import asyncio\n\n\ndef h():\n    def a():\n        return 'a body long enough to leave out'\n\n    asyncio.create_task(x())\n\n\n"
-    plan = facts._plan(twice + twice, PREFILTER)
+    plan = planning.plan(twice + twice, PREFILTER)
     assert plan is not None and plan[5] == {}
-    assert facts._plan(twice, PREFILTER)[5] == {"h": {"a": (5, 6)}}  # type: ignore[index]
-    monkeypatch.setattr(facts, "MIN_NESTED", 40)
+    assert planning.plan(twice, PREFILTER)[5] == {"h": {"a": (5, 6)}}  # type: ignore[index]
+    monkeypatch.setattr(planning, "MIN_NESTED", 40)
     small = "def h():\n    asyncio.create_task(x())\n\n\n"
-    assert facts._plan(twice, PREFILTER)[5] == {"h": {"a": (5, 6)}}  # type: ignore[index]
-    assert facts._plan(twice + small, PREFILTER)[5] == {}  # type: ignore[index]
+    assert planning.plan(twice, PREFILTER)[5] == {"h": {"a": (5, 6)}}  # type: ignore[index]
+    assert planning.plan(twice + small, PREFILTER)[5] == {}  # type: ignore[index]
 
 
 def test_defs_in_top_level_blocks_are_left_out_as_top_level_defs_are() -> None:
@@ -686,13 +686,14 @@ def test_defs_in_top_level_blocks_are_left_out_as_top_level_defs_are() -> None:
 
 def test_a_plan_that_does_not_fit_the_tree_falls_back_to_a_whole_parse(monkeypatch: pytest.MonkeyPatch) -> None:
     from bglint import facts as facts_mod
+    from bglint import planning
     from bglint.engine import PREFILTER
 
     text = LAZY_CASES[8]  # class S: methods left out
-    plan = facts_mod._plan(text, PREFILTER)
+    plan = planning.plan(text, PREFILTER)
     assert plan is not None and plan[4]
     wrong = {index: ("NotS", pending) for index, (_, pending) in plan[4].items()}
-    monkeypatch.setattr(facts_mod, "_plan", lambda source, eager: plan[:4] + (wrong,) + plan[5:])
+    monkeypatch.setattr(planning, "plan", lambda source, eager: plan[:4] + (wrong,) + plan[5:])
     module = facts_mod.build("m.py", "m", "", text, PREFILTER)
     assert module.complete and not module._methods
     assert sorted(module.classes["S"].methods) == ["plain", "size", "spawn", "work"]
