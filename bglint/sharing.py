@@ -95,6 +95,7 @@ def fork(items: Sequence[T], work: Callable[[T], R], finish: Optional[Callable[[
     context = multiprocessing.get_context("fork")
     claims = Claims(context, len(items))
     reader, writer = context.Pipe(duplex=False)
+    _widen(writer)
     process = context.Process(target=_work_there, args=(items, work, finish, writer, claims), daemon=True)
     with warnings.catch_warnings():
         # the analysis runs on a thread with a deep stack (sources.call_with_deep_stack) while
@@ -104,6 +105,21 @@ def fork(items: Sequence[T], work: Callable[[T], R], finish: Optional[Callable[[
         process.start()
     writer.close()
     return process, reader, claims
+
+
+PIPE_BYTES = 1 << 20  # Linux's most an unprivileged process may ask for (fs.pipe-max-size)
+
+
+def _widen(writer: Any) -> None:
+    """Room in the pipe for what the forked process sends before this process reads it (the
+    planner plans while this process imports libcst: 64 KiB, the default, holds one or two plans,
+    and a full pipe stops it until read). Where the system refuses, the pipe stays as it is."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(writer.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BYTES)
+    except (ImportError, OSError):
+        pass
 
 
 def stop(process: Any, reader: Any) -> None:

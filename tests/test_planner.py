@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import os
+import pickle
 import sys
 import threading
 import time
@@ -125,6 +126,33 @@ def test_a_text_asked_for_before_the_planner_took_it_is_planned_here_only() -> N
         assert sent == {1, 2, 4}  # the planner planned the others, not the text taken here
     finally:
         opens.cancel()
+        ahead.close()
+
+
+def test_the_planner_sends_more_plans_than_a_default_pipe_holds_before_any_is_read() -> None:
+    """It plans while this process imports libcst, reading nothing: a pipe of 64 KiB (two plans
+    of a big module) would stop it until this process asks."""
+    import fcntl
+
+    # modules whose plans keep most of their text: module-level names, one def left out
+    texts = [f"import asyncio\n\n\ndef helper_{i}():\n    return {i}\n\n\n" + "".join(f"NAME_{i}_{k} = {k}\n" for k in range(2_000)) for i in range(10)]
+    assert sum(len(pickle.dumps(planning.plan(text, PREFILTER))) for text in texts) > 4 * 65_536
+    set_size, get_size = getattr(fcntl, "F_SETPIPE_SZ", 1031), getattr(fcntl, "F_GETPIPE_SZ", 1032)
+    probe = os.pipe()
+    try:
+        fcntl.fcntl(probe[1], set_size, sharing.PIPE_BYTES)
+    except OSError:  # pragma: no cover (a system that refuses pipes that big)
+        pytest.skip("the system keeps pipes at their default size")
+    finally:
+        os.close(probe[0])
+        os.close(probe[1])
+    ahead = planner.Planner(texts, PREFILTER)
+    try:
+        assert fcntl.fcntl(ahead._reader.fileno(), get_size) >= sharing.PIPE_BYTES
+        ahead._process.join(30)
+        assert ahead._process.exitcode == 0  # it sent every plan and ended, nothing read yet
+        assert all(_comparable(ahead.plan(text)) == _comparable(planning.plan(text, PREFILTER)) for text in texts)
+    finally:
         ahead.close()
 
 
