@@ -349,14 +349,17 @@ def _analyse(
     linted = candidates(files, read_once, errors)
     others = candidates(context, read_once)
     if linted or others:
+        kept = set(linted + others)
         ahead: Optional["Planner"] = None
         if idle_core:
             from bglint import planner
             from bglint.report import PREFILTER
 
-            # the candidates' plans, in the order the hand-off search asks for them; forked before
-            # libcst is imported here (planning needs only `ast`), so it plans meanwhile
-            ahead = planner.start([read[p].text for p in linted + others], PREFILTER)
+            # the candidates' plans, in the order the hand-off search asks for them, then those of
+            # the files they import; forked before libcst is imported here (planning needs only
+            # `ast`), so it plans meanwhile
+            rest = [(path, src.text) for path, src in read.items() if path not in kept]
+            ahead = planner.start([read[p].text for p in linted + others], PREFILTER, linted + others, rest)
         try:
             from bglint.engine import Engine
 
@@ -366,9 +369,8 @@ def _analyse(
             project.read_log = log
             if store is not None:
                 project.record()  # what each file's findings depend on: the next run redoes only those
-            # only the texts that can hold a hand-off stay in memory; another is read again if a rule
-            # looks into it (a module a task comes from)
-            kept = set(linted + others)
+            # only the texts that can hold a hand-off stay in memory (and the planner's, until the
+            # search is done); another is read again if a rule looks into it (a task's module)
             for path in kept:
                 project.set_source(path, read[path].text, read[path])
             project.read_elsewhere([path for path in read if path not in kept])

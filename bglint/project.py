@@ -177,7 +177,7 @@ class Project:
             if len(src.text) > sources.MAX_FILE_BYTES:  # a text handed in (flake8's), not read here
                 raise sources.too_big(len(src.text))
             try:
-                planned = self.planner.plan(src.text) if self.planner is not None else PLAN_HERE
+                planned = self.planner.plan(src.text, path) if self.planner is not None else PLAN_HERE
                 facts = build(str(path), name, package, src.text, self.eager, planned)
             finally:
                 if len(src.text) >= sources.RELEASE_AFTER:  # CPython's tree of it, read to plan the parse

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
 
 FREE, THERE, HERE = 0, 1, 2  # who does a piece: nobody yet, the forked process, this one
 
@@ -86,17 +86,21 @@ def share(items: Sequence[T], work: Callable[[T], R], finish: Callable[[], Any])
     return [results[i] for i in range(len(items))], (finished[0] if finished else None)
 
 
-def fork(items: Sequence[T], work: Callable[[T], R], finish: Optional[Callable[[], Any]] = None) -> Tuple[Any, Any, Claims]:
+def fork(
+    items: Sequence[T], work: Callable[[T], R], finish: Optional[Callable[[], Any]] = None, order: Optional[Callable[[], Iterable[int]]] = None
+) -> Tuple[Any, Any, Claims]:
     """A forked process, started, doing ``work`` on each of ``items`` it takes (see
-    :func:`_work_there`); returns it, the end of the pipe its results come from, and the claims
-    this process takes items with. Raises OSError or ValueError where it cannot be made."""
+    :func:`_work_there`), in the order of the indexes ``order()`` gives there (default: as they
+    are); returns it, the end of the pipe its results come from, and the claims this process
+    takes items with. Raises OSError or ValueError where it cannot be made."""
     import multiprocessing
 
     context = multiprocessing.get_context("fork")
     claims = Claims(context, len(items))
     reader, writer = context.Pipe(duplex=False)
     _widen(writer)
-    process = context.Process(target=_work_there, args=(items, work, finish, writer, claims), daemon=True)
+    args = (items, work, finish, writer, claims) + ((order,) if order is not None else ())
+    process = context.Process(target=_work_there, args=args, daemon=True)
     with warnings.catch_warnings():
         # the analysis runs on a thread with a deep stack (sources.call_with_deep_stack) while
         # the main thread only waits for it, holding nothing the child could need: Python
@@ -130,19 +134,26 @@ def stop(process: Any, reader: Any) -> None:
     process.join()
 
 
-def _work_there(items: Sequence[T], work: Callable[[T], R], finish: Optional[Callable[[], Any]], writer: Any, claims: Claims) -> None:
-    """In the forked process: each item not taken by the parent, taken and done, as (index,
-    True, result); an item whose work raises is left to the parent, (index, False, None), which
-    then fails the same way, where it is reported. Then, with ``finish``, (-1, True,
-    ``finish()``)."""
+def _work_there(
+    items: Sequence[T],
+    work: Callable[[T], R],
+    finish: Optional[Callable[[], Any]],
+    writer: Any,
+    claims: Claims,
+    order: Optional[Callable[[], Iterable[int]]] = None,
+) -> None:
+    """In the forked process: each item not taken by the parent (in the order ``order()``
+    gives, if any), taken and done, as (index, True, result); an item whose work raises is left
+    to the parent, (index, False, None), which then fails the same way, where it is reported.
+    Then, with ``finish``, (-1, True, ``finish()``)."""
     from bglint import sources
 
     def work_each() -> None:
-        for i, item in enumerate(items):
+        for i in order() if order is not None else range(len(items)):
             if not claims.take(i, THERE):
                 continue
             try:
-                result = work(item)
+                result = work(items[i])
             except Exception:  # an interrupt ends the process
                 writer.send((i, False, None))
             else:

@@ -177,13 +177,29 @@ def test_a_run_with_an_idle_core_plans_ahead_and_finds_the_same(monkeypatch: pyt
     monkeypatch.setattr(planner, "MIN_TEXT", 0)
     started: List[int] = []
     start = planner.start
-    monkeypatch.setattr(planner, "start", lambda texts, eager: started.append(len(texts)) or start(texts, eager))
+    monkeypatch.setattr(planner, "start", lambda texts, *rest: started.append(len(texts)) or start(texts, *rest))
     args = ["check", "--no-cache", "--select", "ALL", "--output-format", "concise", "examples/"]
     alone = runner().invoke(main, [*args[:-1], "--jobs", "1", args[-1]])
     assert started == []
     ahead = runner().invoke(main, [*args[:-1], "--jobs", "2", args[-1]])
     assert started and started[0] > 1
     assert (ahead.exit_code, ahead.stdout) == (alone.exit_code, alone.stdout) and alone.exit_code == 1
+    # and with every plan made there before the search starts: the files the candidates import too
+    used: List[Any] = []
+    plan_of_other = planner.Planner._plan_of_other
+    monkeypatch.setattr(planner.Planner, "_plan_of_other", lambda self, text, path: used.append((path, plan_of_other(self, text, path))) or used[-1][1])
+
+    def ended(*a: Any) -> Any:
+        made = start(*a)
+        made._process.join(30)
+        return made
+
+    monkeypatch.setattr(planner, "start", ended)
+    ahead = runner().invoke(main, [*args[:-1], "--jobs", "2", args[-1]])
+    # the modules main.py imports, looked into by the search and the rules
+    shop = REPO / "examples" / "shop" / "app"
+    assert {shop / "db.py", shop / "tasks.py"} <= {path for path, plan in used if plan is not planning.PLAN_HERE}
+    assert (ahead.exit_code, ahead.stdout) == (alone.exit_code, alone.stdout)
 
 
 def test_the_planner_is_forked_before_libcst_is_imported(tmp_path: Path) -> None:
@@ -210,3 +226,48 @@ def test_the_planner_is_forked_before_libcst_is_imported(tmp_path: Path) -> None
     done = subprocess.run([sys.executable, "-c", code, str(noted), str(REPO / "examples")], capture_output=True, text=True, cwd=tmp_path)
     assert done.stdout.splitlines()[-1] == "1 True", done.stderr  # findings, with libcst
     assert noted.read_text() == "False"
+
+
+def test_the_files_the_candidates_import_come_first() -> None:
+    files = [
+        (Path("proj/app/routes.py"), "from .tasks import send\nfrom app.models import User\nimport app.util.clock as clock\n"),
+        (Path("proj/app/admin/views.py"), "from ..models import User\nfrom .. import tasks\nfrom app.models import (\n    Role,  # roles\n)\n"),
+    ]
+    others = [
+        (Path("proj/app/unrelated.py"), ""),
+        (Path("proj/app/tasks.py"), ""),
+        (Path("proj/app/models/__init__.py"), ""),
+        (Path("proj/app/util/clock.py"), ""),
+        (Path("proj/app/models/role.py"), ""),
+        (Path("proj/app/models/Role.py"), ""),
+    ]
+    # imported by both files: tasks (relative, and as a name imported from the package), models;
+    # then by one: clock (`import a.b as c`), Role (a name imported from a package may be its
+    # module); not the file nobody imports, nor role.py
+    assert [str(others[k][0]) for k in planner.imported_first(files, others)] == [
+        "proj/app/tasks.py",
+        "proj/app/models/__init__.py",
+        "proj/app/util/clock.py",
+        "proj/app/models/Role.py",
+    ]
+
+
+def test_the_files_the_candidates_import_are_planned_there_after_them(tmp_path: Path) -> None:
+    app, tasks, jobs, other = (tmp_path / f"{name}.py" for name in ("app", "tasks", "jobs", "other"))
+    app.write_text(TEXTS[0].replace("import asyncio\n", "import asyncio\nfrom tasks import later\nimport jobs\n"))
+    for path in (tasks, jobs):
+        path.write_text("import time\n\n\ndef later():\n    time.sleep(1)\n")
+    other.write_text("def nothing():\n    return 0\n")
+    ahead = planner.Planner([app.read_text()], PREFILTER, [app], [(path, path.read_text()) for path in (tasks, jobs, other)])
+    try:
+        ahead._process.join(30)
+        assert ahead._process.exitcode == 0
+        assert _comparable(ahead.plan(app.read_text())) == _comparable(planning.plan(app.read_text(), PREFILTER))
+        ahead.close()  # what it sent stays
+        assert ahead.plan(other.read_text(), other.resolve()) is planning.PLAN_HERE  # not imported: not planned
+        # known by its resolved path, with the text it was planned with (not a text changed since)
+        assert ahead.plan(jobs.read_text() + "\n", jobs.resolve()) is planning.PLAN_HERE
+        assert _comparable(ahead.plan(tasks.read_text(), tasks.resolve())) == _comparable(planning.plan(tasks.read_text(), PREFILTER))
+        assert ahead.plan(tasks.read_text(), tasks.resolve()) is planning.PLAN_HERE  # taken once
+    finally:
+        ahead.close()
