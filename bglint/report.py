@@ -31,13 +31,16 @@ _PATTERN = (
     r"|\.\s*enqueue(?:_call|_job)?\s*\(|\.send(?:_with_options)?\(|\.on_event\s*\(|add_event_handler"
 )
 # The pattern's alternatives, for substring searches (many times faster than the alternation):
-# those that are plain text, and the others by a word they all contain.
+# those that are plain text, and the others by a word every match holds, and where the match
+# starts: at the word, or (a dot first) at the dot before the blanks before it. A regex is tried
+# only where the word is: searched for, `\bbackground` (no prefix for the regex engine to look
+# for) took 0.3 s over the benchmark's corpus, most of its prefilter.
 _LITERALS = ("add_task", "BackgroundTask", "create_task", "ensure_future", ".delay(", "apply_async", "add_event_handler")
 _GUARDED = (
-    ("background", r"\bbackground\s*=(?!=)"),
-    ("enqueue", r"\.\s*enqueue(?:_call|_job)?\s*\("),
-    (".send", r"\.send(?:_with_options)?\("),
-    (".on_event", r"\.on_event\s*\("),
+    ("background", r"\bbackground\s*=(?!=)", False),
+    ("enqueue", r"\.\s*enqueue(?:_call|_job)?\s*\(", True),
+    (".send", r"\.send(?:_with_options)?\(", False),
+    (".on_event", r"\.on_event\s*\(", False),
 )
 
 
@@ -58,8 +61,8 @@ class _Prefilter:
         return [(word, re.compile(re.escape(word))) for word in _LITERALS]
 
     @functools.cached_property
-    def _guarded(self) -> "List[Tuple[str, re.Pattern[str]]]":
-        return [(word, re.compile(regex)) for word, regex in _GUARDED]
+    def _guarded(self) -> "List[Tuple[str, re.Pattern[str], bool]]":
+        return [(word, re.compile(regex), dot_first) for word, regex, dot_first in _GUARDED]
 
     def search(self, text: str, *args: int) -> "Optional[re.Match[str]]":
         if args:
@@ -67,11 +70,18 @@ class _Prefilter:
         for word, regex in self._literals:
             if word in text:
                 return regex.search(text)
-        for word, regex in self._guarded:
-            if word in text:
-                found = regex.search(text)
+        for word, regex, dot_first in self._guarded:
+            at = text.find(word)
+            while at >= 0:
+                start = at
+                if dot_first:
+                    while start > 0 and text[start - 1].isspace():  # what the regex's \s matches
+                        start -= 1
+                    start -= 1
+                found = regex.match(text, start) if start >= 0 else None
                 if found is not None:
                     return found
+                at = text.find(word, at + 1)
         return None
 
     def finditer(self, text: str) -> "Iterator[re.Match[str]]":
@@ -84,7 +94,7 @@ class _Prefilter:
         # what the cached properties would compute, narrowed: the same compiled regexes
         narrowed.regex = self.regex
         narrowed._literals = [(word, regex) for word, regex in self._literals if word in text]
-        narrowed._guarded = [(word, regex) for word, regex in self._guarded if word in text]
+        narrowed._guarded = [guard for guard in self._guarded if guard[0] in text]
         return narrowed
 
 

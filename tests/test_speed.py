@@ -384,7 +384,7 @@ _PREFILTER_PIECES = [
     "add_task", "BackgroundTask", "background", " = ", "==", "=", "create_task", "ensure_future", ".delay(",
     "apply_async", "enqueue", ".send(", ".send_with_options(", ".send", "_with_options", "(", ".on_event",
     " (", "on_event(", "add_event_handler", "x", "\n", ".", "\\bbackground", "ground", "back", ".enqueue",
-    "_call", "_job", " ", "_enqueue",
+    "_call", "_job", " ", "_enqueue", "\t", "\u3000", "\u00e9", "_",
 ]
 
 
@@ -427,9 +427,16 @@ def test_the_prefilter_within_a_text_answers_as_the_whole_for_its_parts(pieces: 
         ("queue . enqueue (f)", True),
         ("(queue\n  .enqueue_call(f))", True),
         ("await ctx['redis'].enqueue_job('job')", True),
+        ("queue.\tenqueue(f)", True),  # any blank the regex's \s takes
+        ("queue.\u3000enqueue(f)", True),
+        ("queue.\u3000 enqueue_time; queue.enqueue(f)", True),  # the word again, further on
+        ("my_background = 1", False),
+        ("\u00e9background = 1", False),  # a letter, not a word boundary
+        ("background == 1; x.background = 1", True),
+        ("self.sender(); sock.send(b'')", True),
     ],
 )
-def test_the_prefilter_takes_enqueue_calls_not_names_with_the_word(text: str, can_hold: bool) -> None:
+def test_the_prefilter_takes_calls_and_keywords_not_names_with_the_word(text: str, can_hold: bool) -> None:
     from bglint.report import PREFILTER
 
     assert (PREFILTER.search(text) is not None) is can_hold
