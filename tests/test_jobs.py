@@ -145,3 +145,45 @@ def test_a_task_module_named_through_a_symlink_of_another_name_is_linted(tmp_pat
     result = runner().invoke(main, ["check", "--no-cache", "--output-format", "concise", "one_app/api.py", "alias.py"])
     assert result.exit_code == 1, result.output
     assert [line.split(":")[0] for line in result.output.splitlines() if "BG201" in line] == ["one_app/tasks.py"]  # shown where it leads
+
+
+def test_the_last_project_of_a_process_that_ends_is_left_to_its_end(projects: Path, tmp_path: Path) -> None:
+    """Freeing an analysis object by object is time before the process's last output; a process
+    that ends with os._exit (the bglint command, a pool's worker) keeps the analysis of the last
+    project it checks instead. A run that does not end the process frees everything."""
+    import subprocess
+    import sys
+
+    import bglint.checking as checking
+
+    code = (
+        "import sys\n"
+        "from bglint import checking, entry\n"
+        "leave, out = checking._leave, sys.argv[1]\n"
+        "def noted(*analysis):\n"
+        "    open(out, 'a').write(type(analysis[1]).__name__ + '\\n')\n"
+        "    leave(*analysis)\n"
+        "checking._leave = noted\n"
+        "sys.argv = ['bglint', 'check', '--no-cache', '-j', '1', *sys.argv[2:]]\n"
+        "entry.run()\n"
+    )
+    noted = tmp_path / "noted"
+    done = subprocess.run([sys.executable, "-c", code, str(noted), "one", "two", "three"], capture_output=True, text=True)
+    assert done.returncode == 1 and "BG201" in done.stdout, done.stderr
+    assert noted.read_text() == "Project\n"  # the third project's, not the first two
+
+    result = runner().invoke(main, ["check", "--no-cache", "-j", "1", "one", "two", "three"])
+    assert result.exit_code == 1 and checking._LEFT == []
+    # a pool's worker: a project's analysis stays until the worker takes the next one
+    args = [(checking.load_settings([], None), [Path(name) / f"{name}_app" / "tasks.py"], False, False, False, True, projects / name) for name in ("one", "two")]
+    try:
+        first = checking._run_project_and_release(*args[0])
+        kept = checking._LEFT[0]
+        second = checking._run_project_and_release(*args[1])
+        assert len(checking._LEFT) == 1 and checking._LEFT[0] is not kept
+        assert [f.code for f in first.findings] == [f.code for f in second.findings] == ["BG201"]
+    finally:
+        import gc
+
+        gc.unfreeze()
+        checking._LEFT.clear()
