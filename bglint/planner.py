@@ -122,6 +122,7 @@ class Planner:
         self._receive_sent()  # up to the end of the pipe (a plan cut short by the kill is dropped)
         self._open = False
         self._reader.close()
+        self._claims.close()
         self._others = []
 
 

@@ -66,6 +66,7 @@ def _all_taken_there(ahead: planner.Planner, but: Sequence[int] = ()) -> None:
 def test_plans_made_ahead_equal_plans_made_here() -> None:
     assert [planning.plan(text, PREFILTER) is None for text in TEXTS] == [False, True, True, False, False]
     assert planning.plan(TEXTS[4], PREFILTER)[5] == {"main": {"render": (5, 205)}}  # type: ignore[index]
+    opened = sorted(os.listdir("/proc/self/fd"))
     ahead = planner.Planner(TEXTS + [TEXTS[0]], PREFILTER)  # a copy of a file is planned once
     try:
         _all_taken_there(ahead)
@@ -75,6 +76,7 @@ def test_plans_made_ahead_equal_plans_made_here() -> None:
         assert ahead.plan("import os\n") is planning.PLAN_HERE  # not a text it was given
     finally:
         ahead.close()
+    assert sorted(os.listdir("/proc/self/fd")) == opened and ahead._process.exitcode is not None
 
 
 def test_a_text_whose_planning_fails_is_planned_here_and_the_others_there() -> None:
@@ -156,7 +158,7 @@ def test_the_planner_sends_more_plans_than_a_default_pipe_holds_before_any_is_re
         ahead.close()
 
 
-def _die(texts: List[str], work: Any, finish: Any, writer: Any, claims: Any) -> None:
+def _die(texts: List[str], work: Any, finish: Any, writer: Any, claims: Any, *order: Any) -> None:
     writer.close()
     os._exit(1)
 

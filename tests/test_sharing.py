@@ -29,11 +29,13 @@ def _slow_square(i: int) -> Tuple[int, int]:
 
 def test_each_item_is_done_once_and_the_results_come_in_order() -> None:
     items = list(range(60))
+    opened = sorted(os.listdir("/proc/self/fd"))
     results, finished = sharing.share(items, _slow_square, lambda: "done")
     assert [r for r, _ in results] == [i * i for i in items]
     by = {pid for _, pid in results}
     assert os.getpid() in by and len(by) == 2  # both processes did some
     assert finished == "done"
+    assert sorted(os.listdir("/proc/self/fd")) == opened  # its pipe and shared memory closed
 
 
 def test_an_item_that_fails_there_is_done_here() -> None:
@@ -186,14 +188,14 @@ def test_a_file_the_other_process_read_is_kept_as_it_read_it(tmp_path: Path, mon
 
 
 def test_without_a_process_all_of_it_is_done_here(monkeypatch: pytest.MonkeyPatch) -> None:
-    import multiprocessing
-
-    def no_fork(self: Any) -> None:
+    def no_fork() -> int:
         raise OSError("Resource temporarily unavailable")
 
-    monkeypatch.setattr(multiprocessing.get_context("fork").Process, "start", no_fork)
+    opened = len(os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(os, "fork", no_fork)
     results, finished = sharing.share(list(range(5)), _slow_square, lambda: "done")
     assert results == [(i * i, os.getpid()) for i in range(5)] and finished is None
+    assert len(os.listdir("/proc/self/fd")) <= opened  # the pipe made for it is closed
 
 
 def test_forking_from_the_analysis_thread_warns_of_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
