@@ -52,14 +52,20 @@ def _bglint(project: Path, *args: str) -> "subprocess.CompletedProcess[str]":
     return subprocess.run([sys.executable, "-m", "bglint", *args], cwd=str(project), capture_output=True, text=True, env=env, timeout=120)
 
 
+def _through_click(project: Path, *args: str) -> "subprocess.CompletedProcess[str]":
+    """The same command line, parsed by click (as every one but the short way's is)."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    code = "import sys\nfrom bglint.cli import main\nsys.argv[0] = 'bglint'\nmain()\n"
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=str(project), capture_output=True, text=True, env=env, timeout=120)
+
+
 @pytest.mark.parametrize(
     "paths",
     [["pkg/app.py"], ["pkg/clean.py"], ["pkg"], ["pkg/broken.py", "pkg/app.py"], ["pkg/broken.py"], ["missing.py", "pkg/clean.py"], ["pkg/app.py", "pkg/app.py"]],
 )
 def test_the_short_way_prints_and_exits_as_click_does(project: Path, paths: List[str]) -> None:
-    # the same options spelled out send the command line through click
-    through_click = _bglint(project, "check", "--output-format", "full", "--jobs", "0", *paths)
-    assert entry._check_paths(["check", *paths]) is not None  # (this command line is the short way's)
+    through_click = _through_click(project, "check", *paths)
+    assert entry._check_options(paths) == (paths, {})  # (this command line is the short way's)
     short = _bglint(project, "check", *paths)
     assert (short.returncode, short.stdout, short.stderr) == (through_click.returncode, through_click.stdout, through_click.stderr)
     assert short.stdout or short.stderr or short.returncode == 0  # each case says something, or is clean
@@ -83,10 +89,43 @@ def test_the_short_way_has_the_command_line_defaults() -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [[], ["check"], ["check", "--fix", "a.py"], ["check", "a.py", "--no-cache"], ["check", "-"], ["check", "--", "a.py"], ["check", ""], ["rules"], ["--version"], ["check", "-j1", "a.py"]],
+    [
+        [], ["rules"], ["--version"], ["check", "-"], ["check", "--", "a.py"], ["check", ""], ["check", "-j1", "a.py"], ["check", "-j=1", "a.py"],
+        ["check", "--help"], ["check", "-h"], ["check", "--output-format", "nope", "a.py"], ["check", "--select"], ["check", "--select", "--fix", "a.py"],
+        ["check", "--no-cache=1", "a.py"], ["check", "--jobs", "-1", "a.py"], ["check", "--jobs", "x", "a.py"], ["check", "--jobs", "\u0662", "a.py"],
+        ["check", "--config", "c.toml", "a.py"], ["check", "--output-file", "out", "a.py"], ["check", "--nocache", "a.py"], ["rule", "BG101"],
+    ],
 )
 def test_any_other_command_line_goes_through_click(args: List[str]) -> None:
     assert entry._check_paths(args) is None
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--select", "ALL", "--no-cache", "--exit-zero", "--output-format", "concise", "pkg"],
+        ["pkg", "--select=BG1,BG3", "--ignore", "BG302", "--extend-select", "BG5", "--statistics"],
+        ["--output-format=json", "-j", "1", "--no-cache", "pkg/app.py", "pkg/broken.py"],
+        ["--diff", "--unsafe-fixes", "--show-fixes", "--jobs=2", "pkg"],
+        ["--select", "BG999", "pkg"],  # a bad code: the same failure
+        ["--select", "ALL", "--select", "BG1", "--output-format", "sarif", "--output-format", "github", "pkg"],  # the last one wins
+        ["--no-cache"],  # the current folder
+    ],
+)
+def test_the_short_way_takes_the_options_click_would_and_ends_the_same(project: Path, args: List[str]) -> None:
+    assert entry._check_options(args) is not None
+    through_click = _through_click(project, "check", *args)
+    short = _bglint(project, "check", *args)
+    assert (short.returncode, short.stdout, short.stderr) == (through_click.returncode, through_click.stdout, through_click.stderr)
+    assert short.stdout or short.stderr
+
+
+def test_the_options_taken_are_what_click_passes() -> None:
+    args = ["a.py", "--select", "ALL", "--ignore=BG1", "--ignore", "BG2", "--fix", "-j", "3", "--output-format", "json", "b.py", "--no-cache"]
+    paths, options = entry._check_options(args)  # type: ignore[misc]
+    given = check_command.make_context("check", list(args)).params
+    defaults = {name: p.default for name, p in inspect.signature(checking.check).parameters.items()}
+    assert {**defaults, **options, "paths": tuple(paths)} == given
 
 
 def test_on_windows_click_expands_the_paths(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -120,3 +159,15 @@ def test_an_interrupt_ends_as_click_ends_it(project: Path, monkeypatch: pytest.M
     through_click = runner().invoke(main, ["check", "--no-cache", "pkg/app.py"])
     assert through_click.exit_code == 1
     assert short == "\nAborted!\n" and through_click.stderr == short
+
+
+def test_options_taken_the_short_way_import_no_click(project: Path) -> None:
+    code = (
+        "import sys\n"
+        "from bglint import entry\n"
+        "status = entry._check_paths(['check', '--select', 'ALL', '--no-cache', '--output-format', 'concise', 'pkg/app.py'])\n"
+        "print(status, 'click' in sys.modules)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    done = subprocess.run([sys.executable, "-c", code], cwd=str(project), capture_output=True, text=True, env=env, timeout=120)
+    assert "BG301" in done.stdout and done.stdout.splitlines()[-1] == "1 False", done.stderr
