@@ -66,7 +66,8 @@ class Planner:
         items: List[Any] = [*unique, *self._others]
         self._process, self._reader, self._claims = sharing.fork(items, work, order=order)
         self._n = n
-        self._open = True
+        self._open = True  # plans may come (False: the planner ended, or was stopped)
+        self._closed = False
 
     def plan(self, text: str, path: Optional[Path] = None) -> Any:
         """The plan of ``text`` (None: parse it whole), or ``PLAN_HERE``: not a text given, or
@@ -114,8 +115,9 @@ class Planner:
 
     def close(self) -> None:
         """Stop the planner; the plans of other files it sent stay (the lint asks for some)."""
-        if not self._open:
+        if self._closed:
             return
+        self._closed = True
         if self._process.is_alive():
             self._process.kill()
         self._process.join()

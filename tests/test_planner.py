@@ -260,12 +260,16 @@ def test_the_files_the_candidates_import_are_planned_there_after_them(tmp_path: 
     for path in (tasks, jobs):
         path.write_text("import time\n\n\ndef later():\n    time.sleep(1)\n")
     other.write_text("def nothing():\n    return 0\n")
+    opened = sorted(os.listdir("/proc/self/fd"))
     ahead = planner.Planner([app.read_text()], PREFILTER, [app], [(path, path.read_text()) for path in (tasks, jobs, other)])
     try:
         ahead._process.join(30)
         assert ahead._process.exitcode == 0
         assert _comparable(ahead.plan(app.read_text())) == _comparable(planning.plan(app.read_text(), PREFILTER))
-        ahead.close()  # what it sent stays
+        assert ahead.plan("import os\n", other.resolve()) is planning.PLAN_HERE  # reads to the end of the pipe
+        assert not ahead._open
+        ahead.close()  # what it sent stays; its pipe and shared memory are closed
+        assert sorted(os.listdir("/proc/self/fd")) == opened
         assert ahead.plan(other.read_text(), other.resolve()) is planning.PLAN_HERE  # not imported: not planned
         # known by its resolved path, with the text it was planned with (not a text changed since)
         assert ahead.plan(jobs.read_text() + "\n", jobs.resolve()) is planning.PLAN_HERE
