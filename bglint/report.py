@@ -203,6 +203,12 @@ def package_root_at(folder: Path, memo: Dict[Path, Optional[Path]]) -> Path:
         passed.append(package)
         package = package.parent
     while True:
+        done = memo.get(package)  # a package met on an earlier way up: the rest of the way is the same
+        if done is not None:
+            for seen in passed:
+                memo[seen] = done
+            memo[folder] = done
+            return done
         # the next package up, through namespace folders (importable names) between; not into a
         # project's own folder that way (a stray __init__.py beside its pyproject, above src/)
         above, between = package.parent, []

@@ -187,3 +187,28 @@ def test_the_last_project_of_a_process_that_ends_is_left_to_its_end(projects: Pa
 
         gc.unfreeze()
         checking._LEFT.clear()
+
+
+def test_a_package_root_found_with_the_memo_of_other_folders_is_the_one_found_alone(tmp_path: Path) -> None:
+    """package_root_at ends a way up at a package an earlier way passed (the rest of the way is
+    the same): in any order of the folders, each answer is the one found from scratch."""
+    import random
+
+    from bglint.report import package_root_at
+
+    packages = ["a", "a/b", "a/b/c", "a/b/c/d", "a/ns/e", "a/ns/e/f", "x-y/p", "x-y/p/q", "proj/src/pkg", "proj/src/pkg/sub", "proj/stray"]
+    folders = packages + ["a/ns", "a/b/c/d/plain", "x-y", "x-y/free", "x-y/p/q/not-ident", "proj", "proj/src", "loose/dir"]
+    for name in folders:
+        (tmp_path / name).mkdir(parents=True, exist_ok=True)
+    for name in packages:
+        (tmp_path / name / "__init__.py").write_text("")
+    (tmp_path / "proj" / "pyproject.toml").write_text("")
+    (tmp_path / "proj" / "__init__.py").write_text("")  # a stray one beside the project's marker
+    alone = {name: package_root_at(tmp_path / name, {}) for name in folders}
+    assert alone["a/b/c/d/plain"] == tmp_path and alone["a/ns/e/f"] == tmp_path  # through a namespace folder
+    assert alone["proj/src/pkg/sub"] == tmp_path / "proj" / "src" and alone["x-y/free"] == tmp_path / "x-y" / "free"
+    for seed in range(20):
+        order = list(folders)
+        random.Random(seed).shuffle(order)
+        memo: dict = {}
+        assert {name: package_root_at(tmp_path / name, memo) for name in order} == alone
