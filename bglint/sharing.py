@@ -115,7 +115,11 @@ def fork(
     are); returns it, the end of the pipe its results come from, and the claims this process
     takes items with. Raises OSError or ValueError where it cannot be made."""
     claims = Claims(len(items))
-    read_end, write_end = os.pipe()
+    try:
+        read_end, write_end = os.pipe()
+    except OSError:
+        claims.close()
+        raise
     _widen(write_end)
     with warnings.catch_warnings():
         # the analysis runs on a thread with a deep stack (sources.call_with_deep_stack) while
