@@ -212,3 +212,40 @@ def test_a_package_root_found_with_the_memo_of_other_folders_is_the_one_found_al
         random.Random(seed).shuffle(order)
         memo: dict = {}
         assert {name: package_root_at(tmp_path / name, memo) for name in order} == alone
+
+
+def test_a_cold_run_over_several_projects_starts_its_workers_before_listing_the_files(projects: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The workers load the engine while the files are listed and grouped; the findings are
+    those of one process. Not for a run the cache may answer, one project's folders, one
+    folder, or one core."""
+    import multiprocessing
+
+    import bglint.checking as checking
+
+    made: list = []
+    used: list = []
+    early, in_processes = checking._early_pool, checking._in_processes
+    monkeypatch.setattr(checking, "_early_pool", lambda *a: made.append(early(*a)) or made[-1])
+    monkeypatch.setattr(checking, "_in_processes", lambda args, workers, started=None: used.append(started) or in_processes(args, workers, started))
+    args = ["check", "--output-format", "concise", "one", "two", "three"]
+    alone = runner().invoke(main, [*args[:3], "--no-cache", "-j", "1", *args[3:]])
+    assert made == [None] and used == []
+    pooled = runner().invoke(main, [*args[:3], "--no-cache", "-j", "2", *args[3:]])
+    assert (pooled.exit_code, pooled.stdout) == (alone.exit_code, alone.stdout) and alone.exit_code == 1
+    assert made[1] is not None and used == [made[1][0]]
+    assert multiprocessing.active_children() == []  # its workers are gone
+
+    (projects / "one" / "one_app" / "more").mkdir()
+    first = runner().invoke(main, ["check", "-j", "2", "one", "two"])  # no cache folder yet: a pool
+    assert first.exit_code == 1 and made[-1] is not None
+    for options, paths in ((["-j", "2"], ["one", "two"]), (["--no-cache", "-j", "2"], ["one/one_app", "one/one_app/more"]), (["--no-cache", "-j", "2"], ["one"])):
+        made.clear()
+        runner().invoke(main, ["check", *options, *paths])
+        assert made == [None], (options, paths)
+    # a pool made for folders of several projects, where one project has no file: unused, ended
+    (projects / "empty").mkdir()
+    made.clear()
+    used.clear()
+    result = runner().invoke(main, ["check", "--no-cache", "-j", "2", "one", "empty"])
+    assert result.exit_code == 1 and made[0] is not None and used == []
+    assert multiprocessing.active_children() == []
