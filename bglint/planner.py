@@ -118,13 +118,9 @@ class Planner:
         if self._closed:
             return
         self._closed = True
-        if self._process.is_alive():
-            self._process.kill()
-        self._process.join()
-        self._receive_sent()  # up to the end of the pipe (a plan cut short by the kill is dropped)
+        # what it sent, up to the end of the pipe (a plan cut short by the kill is dropped)
+        sharing.stop(self._process, self._reader, self._claims, drain=self._receive_sent)
         self._open = False
-        self._reader.close()
-        self._claims.close()
         self._others = []
 
 

@@ -99,8 +99,7 @@ def share(items: Sequence[T], work: Callable[[T], R], finish: Callable[[], Any])
         while receive():
             pass
     finally:
-        stop(process, reader)
-        claims.close()
+        stop(process, reader, claims)
     for i, item in enumerate(items):  # what it took and did not do (it failed, or died): here
         if i not in results:
             results[i] = work(item)
@@ -256,12 +255,15 @@ class _Reader:
             self._fd = -1
 
 
-def stop(process: Any, reader: Any) -> None:
-    """Done with a process from :func:`fork`: its pipe closed, the process ended."""
-    reader.close()
-    if process.is_alive():
-        process.kill()
+def stop(process: Any, reader: Any, claims: Claims, drain: Optional[Callable[[], None]] = None) -> None:
+    """Done with a process from :func:`fork`: the process ended (killed if need be), then
+    ``drain()`` (what it sent before, still in the pipe), then its pipe and claims closed."""
+    process.kill()
     process.join()
+    if drain is not None:
+        drain()
+    reader.close()
+    claims.close()
 
 
 def _work_there(
