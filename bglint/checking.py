@@ -145,6 +145,9 @@ def check(
     finally:
         if pool is not None:
             pool[0].shutdown()  # (done, or never used: its workers only loaded the engine)
+            from bglint import sharing
+
+            sharing.unwatch_pool()
         if stream is not None:
             stream.close()
 
@@ -173,16 +176,25 @@ def _early_pool(paths: Sequence[str], jobs: int, settings: Settings, uncached: b
 
         if cache.folder(settings, Path.cwd()).exists():
             return None  # a warm run may need no worker
-    import concurrent.futures as cf
-
     workers = min(cores, len(projects))
     try:
-        pool = cf.ProcessPoolExecutor(max_workers=workers)
+        pool = _new_pool(workers)
         for _ in range(workers):
             pool.submit(_load_engine)
     except (OSError, ValueError):  # no processes here: the run makes its own pool, or none
         return None
     return pool, workers
+
+
+def _new_pool(workers: int) -> Any:
+    """A process pool whose workers this process can tell that a core is idle (see
+    :func:`_in_processes`)."""
+    import concurrent.futures as cf
+
+    from bglint import sharing
+
+    sharing.watch_pool()  # before its workers are forked
+    return cf.ProcessPoolExecutor(max_workers=workers)
 
 
 def _load_engine() -> None:
@@ -279,19 +291,30 @@ def _projects(files: Sequence[Path]) -> List[Tuple[Optional[Path], List[Path]]]:
 def _in_processes(args: list, workers: int, started: Optional[Any] = None) -> List["Report"]:
     import concurrent.futures as cf
 
+    from bglint import sharing
     from bglint.report import FileError, Report
 
     reports: List[Report] = []
-    with started or cf.ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_run_project_and_release, *a) for a in args]
-        for future, a in zip(futures, args):
-            try:
-                reports.append(future.result())
-            except cf.process.BrokenProcessPool:
-                # the process died (a crash in native code): say which files went unchecked
-                lost = Report()
-                lost.errors = [FileError(discovery.display(p), "internal error in bglint: the process checking this file died", internal=True) for p in a[1]]
-                reports.append(lost)
+    try:
+        with started or _new_pool(workers) as pool:
+            futures = [pool.submit(_run_project_and_release, *a) for a in args]
+            busy = set(futures)
+            while len(busy) > workers // 2:  # (a project is handed out as a worker takes it)
+                busy = cf.wait(busy, return_when=cf.FIRST_COMPLETED).not_done
+            if busy:
+                sharing.pool_half_idle()  # the busy workers may each share the rest with a forked process
+                for _ in range(workers - len(busy)):
+                    pool.submit(_release)  # for an idle worker: the memory its last project held
+            for future, a in zip(futures, args):
+                try:
+                    reports.append(future.result())
+                except cf.process.BrokenProcessPool:
+                    # the process died (a crash in native code): say which files went unchecked
+                    lost = Report()
+                    lost.errors = [FileError(discovery.display(p), "internal error in bglint: the process checking this file died", internal=True) for p in a[1]]
+                    reports.append(lost)
+    finally:
+        sharing.unwatch_pool()
     return reports
 
 
@@ -300,6 +323,12 @@ def _run_project_and_release(*args: Any) -> "Report":
     back to the system, when the worker takes another project (the other worker may need the
     memory meanwhile), else never: a pool's process ends with ``os._exit`` (forked, or started by
     a fork server), so the worker's report goes back without waiting for that."""
+    _release()
+    return _run_project(*args, last=True)
+
+
+def _release() -> None:
+    """In a worker: free the analysis its last project left (see :func:`_leave`)."""
     from bglint import sources
 
     if _LEFT:
@@ -308,7 +337,6 @@ def _run_project_and_release(*args: Any) -> "Report":
         gc.unfreeze()
         _LEFT.clear()
         sources.release_freed_memory()
-    return _run_project(*args, last=True)
 
 
 # The analysis of the last project a process checks, kept until the process ends: the process

@@ -11,7 +11,7 @@ import traceback
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
-from bglint import discovery, fixes, sources, suppress
+from bglint import discovery, fixes, sharing, sources, suppress
 from bglint.config import Settings
 from bglint.context import RuleContext
 from bglint.data import tables_for
@@ -193,7 +193,11 @@ class Engine:
         if project.share_lint and not fix and len(todo) > 1:
             consulted = self._lint_shared(run, todo, report)
         else:
-            for path, real in todo:
+            for i, (path, real) in enumerate(todo):
+                if not fix and len(todo) - i > 1 and sharing.core_idle():
+                    # a pool's worker, another worker idle: the rest shared with a forked process
+                    consulted = self._lint_shared(run, todo[i:], report)
+                    break
                 run, outcome = self._outcome(run, path, fix, unsafe, write, report)
                 _add(report, real, outcome)
         report.index = run.index
@@ -233,8 +237,6 @@ class Engine:
         """Lint ``todo`` in this process and a forked one (a core is idle: see bglint.sharing),
         with the outcome of linting them all here; returns the files the other process parsed
         (they count as consulted). The files it read are logged here."""
-        from bglint import sharing
-
         project = run.project
         if project.planner is not None:  # done: every candidate was asked for; its core is free
             project.planner.close()

@@ -2,7 +2,9 @@
 
 A run over one project with two cores leaves one idle: :mod:`bglint.planner` plans the candidate
 texts there while the hand-off search parses; :func:`share` then lints the project's files in two
-processes. Both fork the same process (:func:`fork`) and split the work the same way: each piece is done once, by whichever process takes
+processes. A run over several projects in a process pool leaves a core idle once a worker has no
+project left: the worker still busy then lints the rest of its project with :func:`share` (see
+:func:`watch_pool`). Both fork the same process (:func:`fork`) and split the work the same way: each piece is done once, by whichever process takes
 it first (:class:`Claims`); what the forked process has not done (it failed on a piece, or died)
 is done here, so the result is the same as doing all of it here.
 
@@ -64,6 +66,47 @@ class Claims:
             self._taken.close()
             os.close(self._fd)
             self._fd = -1
+
+
+# One byte of memory shared with a process pool's workers (made before they are forked): set
+# by the process that hands out the projects once it has none left to hand out and as many
+# workers idle as busy (see bglint.checking._in_processes); a busy worker then lints the rest of
+# its project with :func:`share` (see bglint.engine).
+_IDLE_IN_POOL: Optional[Any] = None
+
+
+def watch_pool() -> None:
+    """Before a process pool's workers are forked: the memory in which this process can tell
+    them (:func:`pool_half_idle`) that they may fork a process each. Where it cannot be made,
+    they are never told."""
+    global _IDLE_IN_POOL
+    import mmap
+
+    unwatch_pool()
+    try:
+        _IDLE_IN_POOL = mmap.mmap(-1, 1)  # anonymous and shared (MAP_SHARED): forks see it
+    except (OSError, ValueError):
+        _IDLE_IN_POOL = None
+
+
+def pool_half_idle() -> None:
+    """In the pool's parent: as many of its workers are idle, with no project left for them,
+    as are busy; each busy one may fork a process for the rest of its project."""
+    if _IDLE_IN_POOL is not None:
+        _IDLE_IN_POOL[0] = 1
+
+
+def core_idle() -> bool:
+    """In a pool's worker: whether its parent said a core is idle (:func:`pool_half_idle`)."""
+    return _IDLE_IN_POOL is not None and _IDLE_IN_POOL[0] == 1
+
+
+def unwatch_pool() -> None:
+    """The pool is done: the next one starts unset."""
+    global _IDLE_IN_POOL
+    if _IDLE_IN_POOL is not None:
+        _IDLE_IN_POOL.close()
+        _IDLE_IN_POOL = None
 
 
 def share(items: Sequence[T], work: Callable[[T], R], finish: Callable[[], Any]) -> Tuple[List[R], Optional[Any]]:

@@ -3,6 +3,7 @@ the same result."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -249,3 +250,68 @@ def test_a_cold_run_over_several_projects_starts_its_workers_before_listing_the_
     result = runner().invoke(main, ["check", "--no-cache", "-j", "2", "one", "empty"])
     assert result.exit_code == 1 and made[0] is not None and used == []
     assert multiprocessing.active_children() == []
+
+
+def test_a_worker_left_busy_shares_the_rest_of_its_project_once_the_other_is_idle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two projects in two workers: the small one done, the worker linting the big one forks a
+    process for the files it has not linted yet (bglint.sharing.share); the findings are those
+    of one process, and the next run starts with no worker told so."""
+    import multiprocessing
+    import sys
+
+    from bglint import sharing
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("work is shared by fork: Linux only")
+    big = tmp_path / "big" / "big_app"
+    big.mkdir(parents=True)
+    (big.parent / "pyproject.toml").write_text("[project]\nname = 'big'\n")
+    (big / "__init__.py").write_text("")
+    for i in range(40):
+        (big / f"api_{i}.py").write_text(API.format(pkg="big_app").replace(".tasks import", f".tasks_{i} import"))
+        (big / f"tasks_{i}.py").write_text(TASKS)
+    small = tmp_path / "small"
+    small.mkdir()
+    (small / "pyproject.toml").write_text("[project]\nname = 'small'\n")
+    (small / "plain.py").write_text("x = 1\n")
+    monkeypatch.chdir(tmp_path)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    share = sharing.share
+
+    def noted(items, work, finish):  # type: ignore[no-untyped-def]
+        (marks / str(len(items))).write_text("")  # in the worker (forked from here: it has this)
+        return share(items, work, finish)
+
+    monkeypatch.setattr(sharing, "share", noted)
+    args = ["check", "--no-cache", "--output-format", "concise", "big", "small"]
+    pooled = runner().invoke(main, [*args, "-j", "2"])
+    assert sharing._IDLE_IN_POOL is None and multiprocessing.active_children() == []
+    shared = [int(name) for name in os.listdir(marks)]
+    assert len(shared) == 1 and 1 < shared[0] <= 80, shared  # the files of big it had not linted (of 80)
+    alone = runner().invoke(main, [*args, "-j", "1"])
+    assert os.listdir(marks) == [str(shared[0])]  # not shared in one process
+    assert pooled.exit_code == alone.exit_code == 1
+    assert pooled.stdout == alone.stdout and pooled.stdout.count("BG201") == 40
+
+
+def test_a_worker_that_dies_leaves_its_files_reported_unchecked(projects: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crash in native code ends the worker: the run ends, each file of the projects it took
+    is named as unchecked (an internal error: exit status 2), and the next run starts clean."""
+    import multiprocessing
+
+    import bglint.checking as checking
+    from bglint import sharing
+
+    run_project = checking._run_project
+
+    def crash_on_two(settings, files, *a, **k):  # type: ignore[no-untyped-def]
+        if any("two_app" in str(f) for f in files):
+            os._exit(70)  # in the worker (forked from here: it has this)
+        return run_project(settings, files, *a, **k)
+
+    monkeypatch.setattr(checking, "_run_project", crash_on_two)
+    result = runner().invoke(main, ["check", "--no-cache", "--output-format", "concise", "-j", "2", "one", "two", "three"])
+    assert result.exit_code == 2, result.output
+    assert "two/two_app/api.py: error: internal error in bglint: the process checking this file died" in result.stderr
+    assert sharing._IDLE_IN_POOL is None and multiprocessing.active_children() == []
