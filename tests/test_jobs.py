@@ -258,6 +258,7 @@ def test_a_worker_left_busy_shares_the_rest_of_its_project_once_the_other_is_idl
     of one process, and the next run starts with no worker told so."""
     import multiprocessing
     import sys
+    import tempfile
 
     from bglint import sharing
 
@@ -280,19 +281,29 @@ def test_a_worker_left_busy_shares_the_rest_of_its_project_once_the_other_is_idl
     share = sharing.share
 
     def noted(items, work, finish):  # type: ignore[no-untyped-def]
-        (marks / str(len(items))).write_text("")  # in the worker (forked from here: it has this)
+        os.close(tempfile.mkstemp(prefix=f"{len(items)}-", dir=marks)[0])  # in the worker (forked from here: it has this)
         return share(items, work, finish)
 
     monkeypatch.setattr(sharing, "share", noted)
     args = ["check", "--no-cache", "--output-format", "concise", "big", "small"]
     pooled = runner().invoke(main, [*args, "-j", "2"])
     assert sharing._IDLE_IN_POOL is None and multiprocessing.active_children() == []
-    shared = [int(name) for name in os.listdir(marks)]
+    shared = [int(name.split("-")[0]) for name in os.listdir(marks)]
     assert len(shared) == 1 and 1 < shared[0] <= 80, shared  # the files of big it had not linted (of 80)
     alone = runner().invoke(main, [*args, "-j", "1"])
-    assert os.listdir(marks) == [str(shared[0])]  # not shared in one process
+    assert len(os.listdir(marks)) == 1  # not shared in one process
     assert pooled.exit_code == alone.exit_code == 1
     assert pooled.stdout == alone.stdout and pooled.stdout.count("BG201") == 40
+
+    # with the cache: what the forked process read and found is stored too, so the next run,
+    # after an edit, redoes only what the edit affects and finds what a run without it finds
+    cached = [a for a in args if a != "--no-cache"]
+    first = runner().invoke(main, [*cached, "-j", "2"])
+    assert first.stdout == alone.stdout and len(os.listdir(marks)) == 2
+    (big / "tasks_3.py").write_text(TASKS.replace("async def work", "def work").replace("    await other()\n", ""))
+    again = runner().invoke(main, [*cached, "-j", "2"])
+    fresh = runner().invoke(main, [*args, "-j", "1"])
+    assert again.stdout == fresh.stdout and fresh.stdout.count("BG201") == 39
 
 
 def test_a_worker_that_dies_leaves_its_files_reported_unchecked(projects: Path, monkeypatch: pytest.MonkeyPatch) -> None:
