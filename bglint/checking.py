@@ -304,7 +304,7 @@ def _in_processes(args: list, workers: int, started: Optional[Any] = None) -> Li
             if busy:
                 sharing.pool_half_idle()  # the busy workers may each share the rest with a forked process
                 for _ in range(workers - len(busy)):
-                    pool.submit(_release)  # for an idle worker: the memory its last project held
+                    pool.submit(_release, True)  # for an idle worker: the memory its last project held
             for future, a in zip(futures, args):
                 try:
                     reports.append(future.result())
@@ -327,16 +327,36 @@ def _run_project_and_release(*args: Any) -> "Report":
     return _run_project(*args, last=True)
 
 
-def _release() -> None:
-    """In a worker: free the analysis its last project left (see :func:`_leave`)."""
+def _release(idle: bool = False) -> None:
+    """In a worker: free the analysis its last project left (see :func:`_leave`). ``idle``: the
+    worker has no project left to check, while another still works: the caches that outlive a
+    project (ABCs' subclass caches, lru caches, compiled regexes, the type cache) are emptied as
+    well. Their few thousand small objects, made while projects were checked, keep partly used
+    memory arenas from going back to the system (after LARGE's nine smaller projects: 39 -> 28 MiB
+    of proportional set size)."""
+    import gc
+
     from bglint import sources
 
-    if _LEFT:
-        import gc
+    if not _LEFT and not idle:
+        return
+    gc.unfreeze()
+    _LEFT.clear()
+    if idle:
+        import abc
+        import functools
+        import re
 
-        gc.unfreeze()
-        _LEFT.clear()
-        sources.release_freed_memory()
+        lru = type(functools.lru_cache()(_release))
+        for held in gc.get_objects():
+            if isinstance(held, abc.ABCMeta):
+                held._abc_caches_clear()
+            elif isinstance(held, lru):
+                held.cache_clear()
+        re.purge()
+        sys._clear_type_cache()
+        gc.collect()
+    sources.release_freed_memory()
 
 
 # The analysis of the last project a process checks, kept until the process ends: the process

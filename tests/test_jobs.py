@@ -326,3 +326,28 @@ def test_a_worker_that_dies_leaves_its_files_reported_unchecked(projects: Path, 
     assert result.exit_code == 2, result.output
     assert "two/two_app/api.py: error: internal error in bglint: the process checking this file died" in result.stderr
     assert sharing._IDLE_IN_POOL is None and multiprocessing.active_children() == []
+
+
+def test_an_idle_worker_frees_its_last_analysis_and_the_caches_that_outlive_a_project() -> None:
+    import functools
+    import gc
+
+    import bglint.checking as checking
+
+    @functools.lru_cache(maxsize=None)
+    def cached(n: int) -> int:
+        return n
+
+    cached(1)
+    checking._leave(object())
+    try:
+        checking._release()  # before a worker's next project: the caches stay
+        assert checking._LEFT == [] and cached.cache_info().currsize == 1
+        checking._leave(object())
+        checking._release(idle=True)
+        assert checking._LEFT == [] and cached.cache_info().currsize == 0
+        cached(2)
+        checking._release(idle=True)  # with no analysis left, the caches are emptied all the same
+        assert cached.cache_info().currsize == 0
+    finally:
+        gc.unfreeze()
