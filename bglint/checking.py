@@ -303,8 +303,11 @@ def _in_processes(args: list, workers: int, started: Optional[Any] = None) -> Li
                 busy = cf.wait(busy, return_when=cf.FIRST_COMPLETED).not_done
             if busy:
                 sharing.pool_half_idle()  # the busy workers may each share the rest with a forked process
-                for _ in range(workers - len(busy)):
-                    pool.submit(_release, True)  # for an idle worker: the memory its last project held
+                try:
+                    for _ in range(workers - len(busy)):
+                        pool.submit(_release, True)  # for an idle worker: the memory its last project held
+                except (cf.process.BrokenProcessPool, RuntimeError):
+                    pass  # a worker died meanwhile: its projects are reported below
             for future, a in zip(futures, args):
                 try:
                     reports.append(future.result())

@@ -351,3 +351,27 @@ def test_an_idle_worker_frees_its_last_analysis_and_the_caches_that_outlive_a_pr
         assert cached.cache_info().currsize == 0
     finally:
         gc.unfreeze()
+
+
+def test_a_worker_that_dies_while_the_other_is_told_it_is_idle_is_still_reported(projects: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pool breaks between the first project done and the idle worker's release: the run
+    still names the dead worker's files and reports the other project's findings."""
+    import time
+
+    import bglint.checking as checking
+    from bglint import sharing
+
+    run_project = checking._run_project
+
+    def crash_later_on_two(settings, files, *a, **k):  # type: ignore[no-untyped-def]
+        if any("two_app" in str(f) for f in files):
+            time.sleep(0.3)
+            os._exit(70)
+        return run_project(settings, files, *a, **k)
+
+    monkeypatch.setattr(checking, "_run_project", crash_later_on_two)
+    monkeypatch.setattr(sharing, "pool_half_idle", lambda: time.sleep(1.0))  # here, after "one" is done
+    result = runner().invoke(main, ["check", "--no-cache", "--output-format", "concise", "-j", "2", "one", "two"])
+    assert result.exit_code == 2, result.output
+    assert "two/two_app/api.py: error: internal error in bglint: the process checking this file died" in result.stderr
+    assert "one/one_app/tasks.py" in result.stdout
