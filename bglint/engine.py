@@ -190,16 +190,14 @@ class Engine:
         names = {p.name for p in wanted}
         todo = [(path, real) for path, real in ((p, project.real(p)) for p in files if p.name in names or os.path.islink(p)) if real in wanted]
         consulted: List[Path] = []  # parsed by another process
-        if project.share_lint and not fix and len(todo) > 1:
-            consulted = self._lint_shared(run, todo, report)
-        else:
-            for i, (path, real) in enumerate(todo):
-                if not fix and len(todo) - i > 1 and sharing.core_idle():
-                    # a pool's worker, another worker idle: the rest shared with a forked process
-                    consulted = self._lint_shared(run, todo[i:], report)
-                    break
-                run, outcome = self._outcome(run, path, fix, unsafe, write, report)
-                _add(report, real, outcome)
+        for i, (path, real) in enumerate(todo):
+            # the rest shared with a forked process: all of it, a core being idle from the start
+            # (one project), or from the file where a pool's other worker went idle
+            if not fix and len(todo) - i > 1 and (project.share_lint or sharing.core_idle()):
+                consulted = self._lint_shared(run, todo[i:], report)
+                break
+            run, outcome = self._outcome(run, path, fix, unsafe, write, report)
+            _add(report, real, outcome)
         report.index = run.index
         report.files_checked = len(files) - len({e.path for e in report.errors})
         report.candidates = {str(project.real(p)) for p in linted + others}
