@@ -306,26 +306,54 @@ def test_a_worker_left_busy_shares_the_rest_of_its_project_once_the_other_is_idl
     assert again.stdout == fresh.stdout and fresh.stdout.count("BG201") == 39
 
 
+DIED = "two/two_app/api.py: error: internal error in bglint: the process checking this file died"
+
+
+def _dying_on_two(monkeypatch: pytest.MonkeyPatch, after: float = 0.0) -> None:
+    """The worker that takes project "two" ends abruptly (``after`` seconds in), as a crash in
+    native code would end it; patched here, before the pool's workers are forked from here."""
+    import time
+
+    import bglint.checking as checking
+
+    run_project = checking._run_project
+
+    def dying(settings, files, *a, **k):  # type: ignore[no-untyped-def]
+        if any("two_app" in str(f) for f in files):
+            time.sleep(after)
+            os._exit(70)
+        return run_project(settings, files, *a, **k)
+
+    monkeypatch.setattr(checking, "_run_project", dying)
+
+
 def test_a_worker_that_dies_leaves_its_files_reported_unchecked(projects: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A crash in native code ends the worker: the run ends, each file of the projects it took
     is named as unchecked (an internal error: exit status 2), and the next run starts clean."""
     import multiprocessing
 
-    import bglint.checking as checking
     from bglint import sharing
 
-    run_project = checking._run_project
-
-    def crash_on_two(settings, files, *a, **k):  # type: ignore[no-untyped-def]
-        if any("two_app" in str(f) for f in files):
-            os._exit(70)  # in the worker (forked from here: it has this)
-        return run_project(settings, files, *a, **k)
-
-    monkeypatch.setattr(checking, "_run_project", crash_on_two)
+    _dying_on_two(monkeypatch)
     result = runner().invoke(main, ["check", "--no-cache", "--output-format", "concise", "-j", "2", "one", "two", "three"])
     assert result.exit_code == 2, result.output
-    assert "two/two_app/api.py: error: internal error in bglint: the process checking this file died" in result.stderr
+    assert DIED in result.stderr
     assert sharing._IDLE_IN_POOL is None and multiprocessing.active_children() == []
+
+
+def test_a_worker_that_dies_while_the_other_is_told_it_is_idle_is_still_reported(projects: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pool breaks between the first project done and the idle worker's release: the run
+    still names the dead worker's files and reports the other project's findings."""
+    import time
+
+    from bglint import sharing
+
+    _dying_on_two(monkeypatch, after=0.3)
+    monkeypatch.setattr(sharing, "pool_half_idle", lambda: time.sleep(1.0))  # here, after "one" is done
+    result = runner().invoke(main, ["check", "--no-cache", "--output-format", "concise", "-j", "2", "one", "two"])
+    assert result.exit_code == 2, result.output
+    assert DIED in result.stderr
+    assert "one/one_app/tasks.py" in result.stdout
 
 
 def test_an_idle_worker_frees_its_last_analysis_and_the_caches_that_outlive_a_project() -> None:
@@ -351,27 +379,3 @@ def test_an_idle_worker_frees_its_last_analysis_and_the_caches_that_outlive_a_pr
         assert cached.cache_info().currsize == 0
     finally:
         gc.unfreeze()
-
-
-def test_a_worker_that_dies_while_the_other_is_told_it_is_idle_is_still_reported(projects: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The pool breaks between the first project done and the idle worker's release: the run
-    still names the dead worker's files and reports the other project's findings."""
-    import time
-
-    import bglint.checking as checking
-    from bglint import sharing
-
-    run_project = checking._run_project
-
-    def crash_later_on_two(settings, files, *a, **k):  # type: ignore[no-untyped-def]
-        if any("two_app" in str(f) for f in files):
-            time.sleep(0.3)
-            os._exit(70)
-        return run_project(settings, files, *a, **k)
-
-    monkeypatch.setattr(checking, "_run_project", crash_later_on_two)
-    monkeypatch.setattr(sharing, "pool_half_idle", lambda: time.sleep(1.0))  # here, after "one" is done
-    result = runner().invoke(main, ["check", "--no-cache", "--output-format", "concise", "-j", "2", "one", "two"])
-    assert result.exit_code == 2, result.output
-    assert "two/two_app/api.py: error: internal error in bglint: the process checking this file died" in result.stderr
-    assert "one/one_app/tasks.py" in result.stdout
